@@ -1,0 +1,96 @@
+/**
+ * The only place the pipeline stages are wired:
+ *   frames → validate → sample → batch → (latest wins) describe: encode, fuse, memory read,
+ *   decode tokens, memory write → events → sinks.
+ * Every buffer is bounded and every drop is reported as a `drop` event with stage and reason.
+ */
+import { Subject, asyncScheduler, catchError, EMPTY, filter, takeUntil, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import type { DropEvent, Frame, Prompt } from '../types.js';
+import { batchFrames } from './batch-frames.js';
+import { describeBatch, type Describer, type DescribeOptions, type EpisodeSink } from './describe-batch.js';
+import type { PipelineEvent } from './events.js';
+import { processLatest } from './process-latest.js';
+import { sampleFrames, type SampleOptions } from './sample-frames.js';
+import { frameProblem, type FrameLimits } from './validate-frame.js';
+
+/** Pipeline settings; read on every use, so runtime parameter changes apply at once. */
+export interface PipelineSettings extends SampleOptions, DescribeOptions {
+  readonly batchSize: number;
+  readonly batchMaxWaitMs: number;
+  readonly queueLimit: number;
+  readonly maxFrameAgeMs: number;
+  readonly cancelPolicy: 'never' | 'new-prompt' | 'newer-frame';
+}
+
+export interface PipelineDeps {
+  readonly frames$: Observable<Frame>;
+  readonly prompts$?: Observable<Prompt>;
+  readonly describer: Describer;
+  readonly memory: EpisodeSink | null;
+  readonly settings: () => PipelineSettings;
+  /** Called when a prompt arrives; the topology owner stores it so settings().prompt returns it. */
+  readonly onPrompt?: (p: Prompt) => void;
+  readonly limits?: FrameLimits;
+  readonly scheduler?: SchedulerLike;
+  readonly now?: () => number;
+}
+
+export interface Pipeline {
+  readonly events$: Observable<PipelineEvent>;
+  /** Starts the flow; the returned subscription stops it (a running caption ends as cancelled). */
+  start(): Subscription;
+}
+
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const events = new Subject<PipelineEvent>();
+  const emit = (ev: PipelineEvent): void => events.next(ev);
+  const drop = (d: DropEvent): void => emit({ type: 'drop', drop: d });
+  const now = deps.now ?? (() => performance.now());
+  const limits = deps.limits ?? { maxWidth: 8192, maxHeight: 8192 };
+  const scheduler = deps.scheduler ?? asyncScheduler;
+  const promptChanged = new Subject<void>();
+  let seq = 0;
+
+  const start = (): Subscription => {
+    const s = deps.settings;
+    const promptSub = deps.prompts$?.subscribe((p) => {
+      deps.onPrompt?.(p);
+      if (s().cancelPolicy !== 'never') promptChanged.next();
+    });
+    const flow = deps.frames$
+      .pipe(
+        filter((f) => {
+          const problem = frameProblem(f, limits);
+          if (problem) drop({ stage: 'validate', reason: 'invalid_input', detail: problem });
+          return problem === null;
+        }),
+        sampleFrames<Frame>(s, () => drop({ stage: 'sample', reason: 'sampled_out' })),
+        batchFrames<Frame>(s().batchSize, s().batchMaxWaitMs, scheduler),
+        processLatest<Frame[], never>(
+          (batch) => {
+            return describeBatch(batch, deps.describer, deps.memory, s, () => ++seq, emit, now).pipe(
+              catchError((err: unknown) => {
+                drop({ stage: 'describe', reason: 'invalid_input', detail: err instanceof Error ? err.message : String(err) });
+                return EMPTY;
+              }),
+              // A prompt that arrives mid-caption cancels it (new-prompt and newer-frame policies).
+              takeUntil(promptChanged),
+            );
+          },
+          {
+            limit: s().queueLimit,
+            onDrop: (batch, reason) => {
+              for (let i = 0; i < batch.length; i++) drop({ stage: 'queue', reason });
+            },
+            cancelRunningOnNewer: () => s().cancelPolicy === 'newer-frame',
+            isStale: (batch) => now() - batch[batch.length - 1]!.receivedMs > s().maxFrameAgeMs,
+          },
+        ),
+      )
+      .subscribe({ error: (e: unknown) => events.error(e), complete: () => events.complete() });
+    if (promptSub) flow.add(promptSub);
+    return flow;
+  };
+
+  return { events$: events.asObservable(), start };
+}
