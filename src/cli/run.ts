@@ -1,0 +1,256 @@
+/**
+ * `bitmar-node run`: the streaming node. Lifecycle (docs/lifecycle.md):
+ *   starting: config → logger → model worker → memory → transports (MQTT, ROS 2) → sinks → source
+ *   ready:    frames flow; READY=1 to systemd
+ *   stopping: stop the source, cancel the running caption (published as cancelled), flush sinks,
+ *             save memory, publish offline, close transports — in reverse order of creation.
+ */
+import { mkdirSync } from 'node:fs';
+import { Command } from 'commander';
+import { take, type Observable, type Subscription } from 'rxjs';
+import { loadConfig } from '../config/load.js';
+import type { BitmarConfig } from '../config/schema.js';
+import { BitmarError, isBitmarError } from '../errors.js';
+import { createLogger, RepeatLimiter, type Logger } from '../log.js';
+import { defaultConfigFiles, defaultModelPath, resolveStateDir } from '../paths.js';
+import type { PipelineEvent } from '../pipeline/events.js';
+import { createPipeline, type PipelineSettings } from '../pipeline/topology.js';
+import { NodeMetrics } from '../sinks/metrics/metrics.js';
+import { TerminalSink } from '../sinks/terminal/terminal-sink.js';
+import type { Frame, Prompt } from '../types.js';
+import { addConfigFlags, intArg, numArg, overridesFrom } from './options.js';
+import { openMemory, type NodeMemory } from './wiring/memory.js';
+import { startMqtt, type NodeMqtt } from './wiring/mqtt.js';
+import { openSource } from './wiring/source.js';
+import { startModel } from './wiring/model.js';
+import { createNotifier } from './wiring/notify.js';
+
+export interface RunOptions {
+  config?: string;
+  source?: string;
+  duration?: number;
+  frames?: number;
+  mqtt?: boolean;
+  ros2?: boolean;
+  [key: string]: unknown;
+}
+
+/** Disposers run in reverse order of creation. */
+class Lifecycle {
+  private readonly disposers: { name: string; fn: () => Promise<void> | void }[] = [];
+  add(name: string, fn: () => Promise<void> | void): void {
+    this.disposers.push({ name, fn });
+  }
+  async dispose(log: Logger): Promise<void> {
+    for (const d of this.disposers.reverse()) {
+      try {
+        await d.fn();
+      } catch (e) {
+        log.warn({ err: e }, `error while stopping ${d.name}`);
+      }
+    }
+    this.disposers.length = 0;
+  }
+}
+
+function settingsFrom(cfg: BitmarConfig, prompt: string, modelName: string): PipelineSettings {
+  return {
+    everyN: cfg.pipeline.sampleEveryN,
+    minIntervalMs: cfg.pipeline.minIntervalMs,
+    batchSize: cfg.pipeline.batchSize,
+    batchMaxWaitMs: cfg.pipeline.batchMaxWaitMs,
+    queueLimit: cfg.pipeline.queueLimit,
+    maxFrameAgeMs: cfg.pipeline.maxFrameAgeMs,
+    cancelPolicy: cfg.pipeline.cancelPolicy,
+    prompt,
+    maxTokens: cfg.generation.maxTokens,
+    temperature: cfg.generation.temperature,
+    topP: cfg.generation.topP,
+    seed: cfg.generation.seed,
+    sinks: cfg.generation.sinks,
+    window: cfg.generation.window,
+    modelName,
+  };
+}
+
+/** Runs the node until a signal, --duration or --frames ends it. Returns the exit code. */
+export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream } = { stdout: process.stdout }): Promise<number> {
+  const overrides = overridesFrom(opts);
+  if (opts.source) {
+    const [kind, ...rest] = opts.source.split(':');
+    overrides['source.kind'] = kind;
+    if (kind === 'bag') overrides['source.bagPath'] = rest.join(':');
+  }
+  if (opts.mqtt === false) overrides['mqtt.enabled'] = false;
+  if (opts.ros2 === true) overrides['ros2.enabled'] = 'on';
+  let cfg: Readonly<BitmarConfig>;
+  try {
+    cfg = loadConfig({ file: opts.config, defaultFiles: defaultConfigFiles(), overrides });
+  } catch (e) {
+    process.stderr.write(`bitmar-node: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const log = createLogger(cfg.log.level);
+  const life = new Lifecycle();
+  const limiter = new RepeatLimiter(cfg.log.repeatIntervalMs);
+  const say = (line: string): void => void io.stdout.write(line + '\n');
+  const notifier = await createNotifier(log);
+  let flow: Subscription | null = null;
+  let stopping: Promise<number> | null = null;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+
+  const stop = (code: number, why: string): Promise<number> => {
+    if (stopping) return stopping;
+    log.info(`stopping: ${why}`);
+    notifier.stopping();
+    stopping = (async () => {
+      flow?.unsubscribe(); // cancels a running caption; its partial text is published as cancelled
+      await life.dispose(log);
+      resolveDone(code);
+      return code;
+    })();
+    return stopping;
+  };
+
+  try {
+    const stateDir = resolveStateDir(cfg.stateDir);
+    mkdirSync(stateDir, { recursive: true });
+
+    // Model: runs in a worker thread, so the event loop (MQTT keep-alives, ROS callbacks) never blocks.
+    const modelPath = cfg.model.path || defaultModelPath();
+    const model = await startModel(modelPath, cfg, log);
+    life.add('model', () => model.close());
+    if (model.fallbackReason) say(`bitmar-node: ${model.fallbackReason}`);
+    log.info({ model: model.name, kernels: model.kernels, path: modelPath }, 'model loaded');
+
+    // Memory: SQLite under the state directory; the worker holds a copy of the live slots.
+    let memory: NodeMemory | null = null;
+    if (cfg.memory.enabled) {
+      memory = openMemory(cfg, stateDir, model, log);
+      const m = memory;
+      life.add('memory', () => m.close());
+    }
+
+    const metrics = new NodeMetrics();
+    life.add('metrics', () => metrics.dispose());
+    if (memory) metrics.memorySlots.set(cfg.memory.slots);
+    if (cfg.metrics.port > 0) {
+      try {
+        const server = await metrics.serve(cfg.metrics.host, cfg.metrics.port);
+        life.add('metrics server', server.close);
+        log.info(`metrics on http://${cfg.metrics.host}:${server.port}/metrics`);
+      } catch (e) {
+        log.warn(`metrics server not started on ${cfg.metrics.host}:${cfg.metrics.port}: ${(e as Error).message} (use --metrics-port 0 to turn it off, or another port)`);
+      }
+    }
+
+    // MQTT: the embedded broker unless a URL is given.
+    let mqtt: NodeMqtt | null = null;
+    if (cfg.mqtt.enabled) {
+      mqtt = await startMqtt(cfg, stateDir, model, log, say);
+      const m = mqtt;
+      life.add('mqtt', () => m.close());
+      metrics.connection.set({ transport: 'mqtt' }, 1);
+    }
+
+    // Source: synthetic camera, MQTT, ROS 2 or a bag.
+    const source = await openSource(cfg, { mqtt, log, say });
+    life.add('source', () => source.close());
+    let frames$: Observable<Frame> = source.frames$;
+    if (opts.frames !== undefined) frames$ = frames$.pipe(take(opts.frames));
+    const prompts$: Observable<Prompt> | undefined = source.prompts$ ?? mqtt?.prompts$;
+
+    let prompt = cfg.generation.prompt;
+    const pipeline = createPipeline({
+      frames$,
+      prompts$,
+      describer: model.worker,
+      memory: memory?.sink ?? null,
+      settings: () => settingsFrom(cfg, prompt, model.name),
+      onPrompt: (p) => {
+        prompt = p.text;
+        log.info({ source: p.source }, `prompt set to "${p.text}"`);
+      },
+    });
+
+    const terminal = new TerminalSink(io.stdout, () => (memory ? memory.fill() : 'off'));
+    life.add('terminal', () => terminal.close());
+    let captionsDone = 0;
+    const onEvent = (ev: PipelineEvent): void => {
+      metrics.observe(ev);
+      terminal.observe(ev);
+      mqtt?.sink.observe(ev);
+      source.observe?.(ev);
+      if (ev.type === 'caption') {
+        captionsDone++;
+        notifier.kick();
+        if (captionsDone % 10 === 1) notifier.status(`captions ${captionsDone}, ${terminal.status().fps.toFixed(1)} fps`);
+      }
+      if (ev.type === 'memory' && memory) metrics.memorySlotsUsed.set(memory.used());
+      if (ev.type === 'drop' && ev.drop.reason !== 'sampled_out') {
+        const n = limiter.admit(`${ev.drop.stage}:${ev.drop.reason}`);
+        if (n >= 0) log.warn({ stage: ev.drop.stage, reason: ev.drop.reason, suppressed: n }, ev.drop.detail ?? 'input dropped');
+      }
+    };
+    pipeline.events$.subscribe({
+      next: onEvent,
+      error: (e: unknown) => {
+        log.error({ err: e }, 'pipeline failed');
+        void stop(1, 'pipeline error');
+      },
+      complete: () => void stop(0, 'source finished'),
+    });
+    source.frames$.subscribe({ next: (f) => metrics.framesIn.inc({ source: f.source }) });
+
+    flow = pipeline.start();
+    notifier.ready();
+    log.info('ready');
+
+    process.once('SIGINT', () => void stop(0, 'SIGINT'));
+    process.once('SIGTERM', () => void stop(0, 'SIGTERM'));
+    process.on('SIGHUP', () => {
+      notifier.reloading();
+      try {
+        const next = loadConfig({ file: opts.config, defaultFiles: defaultConfigFiles(), overrides });
+        cfg = next;
+        prompt = next.generation.prompt;
+        memory?.setPolicy(next.memory.policy);
+        log.info('configuration reloaded (model kept)');
+      } catch (e) {
+        log.error(`reload failed, keeping the old configuration: ${(e as Error).message}`);
+      }
+      notifier.ready();
+    });
+    if (opts.duration !== undefined) {
+      const t = setTimeout(() => void stop(0, `--duration ${opts.duration}s reached`), opts.duration * 1000);
+      t.unref();
+      life.add('duration timer', () => clearTimeout(t));
+    }
+  } catch (e) {
+    if (isBitmarError(e)) {
+      process.stderr.write(`bitmar-node: ${e.message} [${e.code}]\n`);
+    } else {
+      process.stderr.write(`bitmar-node: ${(e as Error).stack ?? String(e)}\n`);
+    }
+    await stop(1, 'start failed');
+    return 1;
+  }
+  return done;
+}
+
+export function registerRunCommand(program: Command): void {
+  const cmd = new Command('run')
+    .description('run the streaming node: sources → pipeline → model → memory → sinks (Ctrl-C stops cleanly)')
+    .option('--source <kind>', 'frame source: synthetic, mqtt, ros2 or bag:FILE.mcap [source.kind]')
+    .option('--duration <s>', 'stop after this many seconds (exit 0)', numArg('--duration'))
+    .option('--frames <n>', 'stop after this many source frames (exit 0)', intArg('--frames'))
+    .option('--no-mqtt', 'do not start MQTT (no embedded broker, no client) [mqtt.enabled]')
+    .option('--ros2', 'force ROS 2 on (default: on when ROS 2 is sourced) [ros2.enabled]');
+  addConfigFlags(cmd);
+  cmd.action(async (opts: RunOptions) => {
+    process.exitCode = await runNode(opts);
+  });
+  program.addCommand(cmd);
+}
+
