@@ -22,7 +22,8 @@ import { addConfigFlags, intArg, numArg, overridesFrom } from './options.js';
 import { openMemory, type NodeMemory } from './wiring/memory.js';
 import { startMqtt, type NodeMqtt } from './wiring/mqtt.js';
 import { openSource } from './wiring/source.js';
-import { startModel } from './wiring/model.js';
+import { startModel, type NodeModel } from './wiring/model.js';
+import type { MqttRequestHandlers } from '../sources/mqtt/requests.js';
 import { createNotifier } from './wiring/notify.js';
 
 export interface RunOptions {
@@ -70,6 +71,41 @@ function settingsFrom(cfg: BitmarConfig, prompt: string, modelName: string): Pip
     sinks: cfg.generation.sinks,
     window: cfg.generation.window,
     modelName,
+  };
+}
+
+/** MQTT request/response: describe-now on a sent image, and memory recall by text. */
+function requestHandlers(model: NodeModel, memory: NodeMemory | null, currentPrompt: () => string): MqttRequestHandlers {
+  let seq = 0;
+  return {
+    describe: async (req) => {
+      if (!req.frame) throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', 'describe requests must carry an image (JPEG/PNG payload or raw pixels)');
+      const f = req.frame;
+      const promptText = req.prompt ?? currentPrompt();
+      const t0 = performance.now();
+      let first = -1;
+      const res = await model.worker.describe({ images: [f], prompt: promptText }, () => {
+        if (first < 0) first = performance.now();
+      });
+      const t1 = performance.now();
+      return {
+        seq: ++seq,
+        text: res.text,
+        tokenIds: res.tokenIds,
+        prompt: promptText,
+        frame: { id: f.id, source: f.source, stampNs: f.stampNs, frameId: f.frameId, replyTo: f.replyTo },
+        batchFrameIds: [f.id],
+        isFinal: true,
+        cancelled: res.cancelled,
+        latency: { encodeMs: res.encodeMs, frameToFirstTokenMs: first < 0 ? -1 : first - t0, frameToCaptionMs: t1 - t0, decodeMs: res.decodeMs },
+        model: model.name,
+      };
+    },
+    recall: async (req) => {
+      if (!memory) throw new BitmarError('BITMAR_ERR_CONFIG_INVALID', 'memory is disabled on this node (memory.enabled: false)');
+      const vec = await model.worker.encodeText(req.query);
+      return memory.store.query(vec, req.k, { includeArchive: true }).map((h) => JSON.parse(JSON.stringify(h, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown);
+    },
   };
 }
 
@@ -124,10 +160,12 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     if (model.fallbackReason) say(`bitmar-node: ${model.fallbackReason}`);
     log.info({ model: model.name, kernels: model.kernels, path: modelPath }, 'model loaded');
 
+    let prompt = cfg.generation.prompt;
+
     // Memory: SQLite under the state directory; the worker holds a copy of the live slots.
     let memory: NodeMemory | null = null;
     if (cfg.memory.enabled) {
-      memory = openMemory(cfg, stateDir, model, log);
+      memory = openMemory(cfg, stateDir, model.episodeDim, model.worker, log);
       const m = memory;
       life.add('memory', () => m.close());
     }
@@ -148,7 +186,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     // MQTT: the embedded broker unless a URL is given.
     let mqtt: NodeMqtt | null = null;
     if (cfg.mqtt.enabled) {
-      mqtt = await startMqtt(cfg, stateDir, model, log, say);
+      mqtt = await startMqtt(cfg, stateDir, model.name, requestHandlers(model, memory, () => prompt), log, say);
       const m = mqtt;
       life.add('mqtt', () => m.close());
       metrics.connection.set({ transport: 'mqtt' }, 1);
@@ -161,7 +199,6 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     if (opts.frames !== undefined) frames$ = frames$.pipe(take(opts.frames));
     const prompts$: Observable<Prompt> | undefined = source.prompts$ ?? mqtt?.prompts$;
 
-    let prompt = cfg.generation.prompt;
     const pipeline = createPipeline({
       frames$,
       prompts$,
