@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { Command } from 'commander';
-import { take, type Observable, type Subscription } from 'rxjs';
+import { take, tap, type Observable, type Subscription } from 'rxjs';
 import { loadConfig } from '../config/load.js';
 import type { BitmarConfig } from '../config/schema.js';
 import { BitmarError, isBitmarError } from '../errors.js';
@@ -143,6 +143,8 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     stopping = (async () => {
       flow?.unsubscribe(); // cancels a running caption; its partial text is published as cancelled
       await life.dispose(log);
+      const handles = process.getActiveResourcesInfo();
+      log.debug({ handles }, 'stopped; handles still open');
       resolveDone(code);
       return code;
     })();
@@ -197,6 +199,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     life.add('source', () => source.close());
     let frames$: Observable<Frame> = source.frames$;
     if (opts.frames !== undefined) frames$ = frames$.pipe(take(opts.frames));
+    frames$ = frames$.pipe(tap((f) => metrics.framesIn.inc({ source: f.source })));
     const prompts$: Observable<Prompt> | undefined = source.prompts$ ?? mqtt?.prompts$;
 
     const pipeline = createPipeline({
@@ -238,14 +241,21 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       },
       complete: () => void stop(0, 'source finished'),
     });
-    source.frames$.subscribe({ next: (f) => metrics.framesIn.inc({ source: f.source }) });
 
     flow = pipeline.start();
     notifier.ready();
     log.info('ready');
 
-    process.once('SIGINT', () => void stop(0, 'SIGINT'));
-    process.once('SIGTERM', () => void stop(0, 'SIGTERM'));
+    // First SIGINT/SIGTERM: clean stop. A second one while stopping: leave at once.
+    const onSignal = (sig: string) => () => {
+      if (stopping) {
+        process.stderr.write(`bitmar-node: ${sig} again while stopping; exiting now\n`);
+        process.exit(130);
+      }
+      void stop(0, sig);
+    };
+    process.on('SIGINT', onSignal('SIGINT'));
+    process.on('SIGTERM', onSignal('SIGTERM'));
     process.on('SIGHUP', () => {
       notifier.reloading();
       try {

@@ -5,6 +5,11 @@
  *
  * Ownership: the native-kernels work owns this file; the signatures below are the contract.
  */
+import { BitmarError } from '../errors.js';
+import { tsKernels } from './kernels-ts.js';
+import { createNativeKernels, loadNativeAddon } from './kernels-native.js';
+
+export { roundHalfEven, tsKernels } from './kernels-ts.js';
 
 /** A ternary matrix [rows, cols] repacked once at load for the active backend. */
 export interface TernaryMatrix {
@@ -37,4 +42,40 @@ export interface Kernels {
   bitlinearU8(w: TernaryMatrix, x: Float32Array, m: number, y: Float32Array, bias?: Float32Array | null): void;
   /** y[m, n] = x[m, k] · wᵀ (w is [n, k]) + bias, fp32 (the patch-embedding stem). */
   matmulF32(w: Float32Array, n: number, k: number, x: Float32Array, m: number, y: Float32Array, bias?: Float32Array | null): void;
+}
+
+/** Which backend `loadKernels` should use (config `model.kernels`). */
+export type KernelChoice = 'auto' | 'native' | 'typescript';
+
+/** What `loadKernels` returns: the backend, and why the TypeScript one was used when 'auto' fell back. */
+export interface LoadedKernels {
+  readonly kernels: Kernels;
+  /** Set only when choice 'auto' fell back to TypeScript: one line, says how to fix it. */
+  readonly fallbackReason?: string;
+}
+
+/**
+ * Picks the kernel backend. 'native' loads the addon (build/Release/bitmar_native.node) and throws
+ * BitmarError BITMAR_ERR_NATIVE_UNAVAILABLE when it cannot; 'typescript' never touches the addon;
+ * 'auto' tries the addon and falls back to TypeScript with a one-line `fallbackReason`.
+ * The native ISA is the best the CPU has, or the one named by the environment variable
+ * BITMAR_KERNELS (scalar | avx2 | neon-dotprod); naming one this machine lacks is an error.
+ */
+export function loadKernels(choice: KernelChoice): LoadedKernels {
+  if (choice === 'typescript') return { kernels: tsKernels };
+  try {
+    return { kernels: createNativeKernels(loadNativeAddon()) };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    const fix =
+      'to fix: install a C++17 compiler, make and python3 (Debian/Ubuntu: sudo apt-get install build-essential python3), ' +
+      'then run `npm rebuild` (or `node tools/build-addon.mjs` in a checkout); check BITMAR_KERNELS if set';
+    if (choice === 'native') {
+      throw new BitmarError('BITMAR_ERR_NATIVE_UNAVAILABLE', `native kernels unavailable: ${why}; ${fix}`, { cause: e });
+    }
+    return {
+      kernels: tsKernels,
+      fallbackReason: `native kernels unavailable (${why.replace(/\s*\n\s*/g, ' ')}); using the slower TypeScript kernels — ${fix}`,
+    };
+  }
 }

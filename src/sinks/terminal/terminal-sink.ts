@@ -41,7 +41,7 @@ export class TerminalSink {
           this.out.write(`[${ev.token.seq}] `);
           this.partialOpen = true;
         }
-        this.out.write(ev.token.index === 0 ? ev.token.piece : ' ' + ev.token.piece);
+        this.out.write(ev.token.piece);
         break;
       case 'caption': {
         const c = ev.caption;

@@ -1,0 +1,144 @@
+// CPU feature detection (cpuid through __builtin_cpu_supports, which also checks that the OS saves
+// the AVX/AVX-512 state; getauxval on aarch64) and the resolved ISA tables (dispatch.h).
+#include "dispatch.h"
+
+#include <time.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+namespace bitmar {
+
+namespace {
+
+struct tq_isa_set {
+  std::vector<tq_kernel_table> tables;  // available, best first, null entries resolved
+};
+
+// Every ISA built for this architecture, best first, with whether this CPU runs it.
+struct tq_candidate {
+  const tq_kernel_table* table;
+  bool supported;
+};
+
+std::vector<tq_candidate> tq_candidates() {
+  std::vector<tq_candidate> c;
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool vnni = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+  c.push_back({&tq_table_avx512vnni, vnni});
+  c.push_back({&tq_table_avx2, avx2});
+#endif
+#if defined(__aarch64__)
+#if defined(__linux__)
+  const bool dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+  const bool dotprod = false;
+#endif
+  c.push_back({&tq_table_neon_dotprod, dotprod});
+#endif
+  c.push_back({&tq_table_scalar, true});
+  return c;
+}
+
+// Fills a null entry of `t` from `lower` (the next resolved ISA down).
+void tq_fill_from(tq_kernel_table* t, const tq_kernel_table& lower) {
+  if (!t->quant_row_i8) t->quant_row_i8 = lower.quant_row_i8;
+  if (!t->minmax_f32) t->minmax_f32 = lower.minmax_f32;
+  if (!t->quant_row_u8) t->quant_row_u8 = lower.quant_row_u8;
+  if (!t->gemm_i8) t->gemm_i8 = lower.gemm_i8;
+  if (!t->gemm_u8) t->gemm_u8 = lower.gemm_u8;
+  if (!t->matmul_f32) t->matmul_f32 = lower.matmul_f32;
+}
+
+const tq_isa_set& tq_isas() {
+  static const tq_isa_set set = [] {
+    tq_isa_set s;
+    std::vector<tq_candidate> c = tq_candidates();
+    std::vector<tq_kernel_table> resolved(c.size());
+    for (size_t i = c.size(); i-- > 0;) {
+      resolved[i] = *c[i].table;
+      if (i + 1 < c.size()) tq_fill_from(&resolved[i], resolved[i + 1]);
+    }
+    for (size_t i = 0; i < c.size(); i++) {
+      if (c[i].supported) s.tables.push_back(resolved[i]);
+    }
+    return s;
+  }();
+  return set;
+}
+
+}  // namespace
+
+int dispatch_isa_count() { return static_cast<int>(tq_isas().tables.size()); }
+
+const tq_kernel_table* dispatch_table(int index) {
+  const tq_isa_set& s = tq_isas();
+  return index >= 0 && index < static_cast<int>(s.tables.size()) ? &s.tables[index] : nullptr;
+}
+
+int dispatch_find(const std::string& name) {
+  const std::string n = name == "neon" ? "neon-dotprod" : name;
+  const tq_isa_set& s = tq_isas();
+  for (size_t i = 0; i < s.tables.size(); i++) {
+    if (n == s.tables[i].isa) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int dispatch_default(std::string* error) {
+  const char* env = std::getenv("BITMAR_KERNELS");
+  if (!env || !*env) return 0;
+  const int i = dispatch_find(env);
+  if (i < 0) {
+    std::string avail;
+    for (int k = 0; k < dispatch_isa_count(); k++) avail += (k ? ", " : "") + std::string(dispatch_table(k)->isa);
+    *error = "BITMAR_KERNELS=" + std::string(env) + " is not supported by this build or CPU (available: " + avail +
+             "); unset it or pick one of those";
+  }
+  return i;
+}
+
+const char* dispatch_arch() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return "x64";
+#elif defined(__aarch64__)
+  return "arm64";
+#else
+  return "other";
+#endif
+}
+
+double dispatch_clock_ghz(long iters) {
+  // Thread CPU time, not wall time: on a shared machine the thread is often descheduled.
+  auto now = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  uint64_t x = 0;
+  const double t0 = now();
+  for (long i = 0; i < iters; i++) {
+    // Four adds, each waiting on the previous one: 4 cycles per iteration on any out-of-order core
+    // (the loop counter runs alongside on other ALUs).
+#if defined(__x86_64__)
+    asm volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+#elif defined(__aarch64__)
+    asm volatile("add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1" : "+r"(x));
+#else
+    return 0.0;
+#endif
+  }
+  const double s = now() - t0;
+  return s > 0 ? 4.0 * static_cast<double>(iters) / s / 1e9 : 0.0;
+}
+
+}  // namespace bitmar

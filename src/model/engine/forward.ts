@@ -1,0 +1,271 @@
+/**
+ * The bitmar-stream forward pass, step for step as docs/bitmar-stream.md §3 writes it.
+ * BitLinears and the fp32 stem go through the Kernels interface; LayerNorm, GELU, softmax, RoPE
+ * and attention are the TypeScript ops of ops.ts. Every function works in the RunState buffers;
+ * the only outputs that escape are written into arrays the caller passes.
+ */
+import type { Kernels } from '../kernels.js';
+import type { StreamConfig } from './config.js';
+import { addInPlace, addRowInPlace, attendRow, geluInPlace, l2Normalize, layerNorm, meanRows, softmaxInPlace } from './ops.js';
+import type { RunState } from './run-state.js';
+import type { DecoderSession } from './session.js';
+import type { AttentionWeights, BitLinearWeights, EncoderBlockWeights, FfnWeights, FusionBlockWeights, StreamWeights } from './weights.js';
+
+/** What a forward step needs: hyperparameters, weights, kernels and scratch. */
+export interface Model {
+  readonly config: StreamConfig;
+  readonly weights: StreamWeights;
+  readonly kernels: Kernels;
+  readonly state: RunState;
+}
+
+/** Optional per-step observer (parity tests): called with the named intermediate, its rows and width. */
+export type Trace = (name: string, data: Float32Array, rows: number, width: number) => void;
+
+function bl(M: Model, p: BitLinearWeights, x: Float32Array, m: number, y: Float32Array): void {
+  M.kernels.bitlinearI8(p.w, x, m, y, p.bias);
+}
+
+/** FFN: out = BL_down(GELU(BL_up(x))), m rows. Uses state.ffn (or dffn) as the hidden buffer. */
+function ffn(M: Model, p: FfnWeights, x: Float32Array, m: number, hidden: Float32Array, out: Float32Array): void {
+  bl(M, p.up, x, m, hidden);
+  geluInPlace(hidden, m * M.config.ffnDim);
+  bl(M, p.down, hidden, m, out);
+}
+
+/**
+ * Bidirectional Attn(xq, xkv) without a mask (encoders, fusion and the decoder's cross-attention
+ * over precomputed K/V): out = BL_o(softmax(QKᵀ/√hd)·V). q, k, v hold the projected rows.
+ */
+function attendAll(M: Model, p: AttentionWeights, q: Float32Array, mq: number, k: Float32Array, v: Float32Array, mkv: number, att: Float32Array, out: Float32Array): void {
+  const { dim: d, heads, headDim } = M.config;
+  const s = M.state;
+  for (let r = 0; r < mq; r++) attendRow(q, r * d, k, null, v, null, mkv, heads, headDim, s.scores, s.acc, att, r * d);
+  bl(M, p.o, att, mq, out);
+}
+
+/** One vision/text encoder block on h (n rows, in place): h += Attn(LN1 h, LN1 h); h += FFN(LN2 h). */
+export function encoderBlock(M: Model, b: EncoderBlockWeights, h: Float32Array, n: number): void {
+  const { dim: d, lnEps } = M.config;
+  const s = M.state;
+  layerNorm(h, n, d, b.ln1.weight, b.ln1.bias, lnEps, s.xn);
+  bl(M, b.attn.q, s.xn, n, s.q);
+  bl(M, b.attn.k, s.xn, n, s.k);
+  bl(M, b.attn.v, s.xn, n, s.v);
+  attendAll(M, b.attn, s.q, n, s.k, s.v, n, s.att, s.proj);
+  addInPlace(h, s.proj, n * d);
+  layerNorm(h, n, d, b.ln2.weight, b.ln2.bias, lnEps, s.xn);
+  ffn(M, b.ffn, s.xn, n, s.ffn, s.proj);
+  addInPlace(h, s.proj, n * d);
+}
+
+/**
+ * Vision encoder on preprocessed patches [N, 3P²]: writes V [(N+1), d] and the unit episode
+ * vector e [d].
+ */
+export function encodeVision(M: Model, patches: Float32Array, V: Float32Array, e: Float32Array, trace?: Trace): void {
+  const { dim: d, patches: N, patchDim } = M.config;
+  const w = M.weights;
+  const s = M.state;
+  // x = patches @ Wᵀ + b (fp32 stem), into proj rows 0..N−1
+  M.kernels.matmulF32(w.patchEmbedWeight, d, patchDim, patches, N, s.proj, w.patchEmbedBias);
+  // h = concat(cls, x) + pos_emb
+  for (let j = 0; j < d; j++) s.h[j] = w.cls[j]! + w.visionPos[j]!;
+  for (let i = 0; i < N * d; i++) s.h[d + i] = s.proj[i]! + w.visionPos[d + i]!;
+  trace?.('v.embed', s.h, N + 1, d);
+  w.vision.forEach((b, l) => {
+    encoderBlock(M, b, s.h, N + 1);
+    trace?.(`v.blk.${l}`, s.h, N + 1, d);
+  });
+  // V = LN_f(h); e = normalize(BL_img_proj(V[0]))
+  layerNorm(s.h, N + 1, d, w.visionLnF.weight, w.visionLnF.bias, M.config.lnEps, V);
+  bl(M, w.imgProj, V, 1, s.vecA);
+  l2Normalize(s.vecA, d, e);
+}
+
+/** Text encoder on T ids (1 ≤ T ≤ Tmax, each < V): writes Z [T, d] and the unit text vector u [d]. */
+export function encodeText(M: Model, ids: readonly number[], Z: Float32Array, u: Float32Array, trace?: Trace): void {
+  const { dim: d } = M.config;
+  const w = M.weights;
+  const s = M.state;
+  const T = ids.length;
+  // h = tok_emb[ids] + pos_emb[0..T−1]
+  for (let t = 0; t < T; t++) {
+    const eo = ids[t]! * d;
+    for (let j = 0; j < d; j++) s.h[t * d + j] = w.textTokEmb[eo + j]! + w.textPos[t * d + j]!;
+  }
+  trace?.('t.embed', s.h, T, d);
+  w.text.forEach((b, l) => {
+    encoderBlock(M, b, s.h, T);
+    trace?.(`t.blk.${l}`, s.h, T, d);
+  });
+  // Z = LN_f(h); u = normalize(BL_txt_proj(mean_T Z))
+  layerNorm(s.h, T, d, w.textLnF.weight, w.textLnF.bias, M.config.lnEps, Z);
+  meanRows(Z, T, d, s.vecA);
+  bl(M, w.txtProj, s.vecA, 1, s.vecB);
+  l2Normalize(s.vecB, d, u);
+}
+
+/** One fusion block on F (T rows, in place) over the patch tokens V [(N+1), d]: F += Attn(LN_q F, V); F += FFN(LN2 F). */
+export function fusionBlock(M: Model, b: FusionBlockWeights, h: Float32Array, T: number, V: Float32Array): void {
+  const { dim: d, patches: N, lnEps } = M.config;
+  const s = M.state;
+  layerNorm(h, T, d, b.ln1.weight, b.ln1.bias, lnEps, s.xn);
+  bl(M, b.xattn.q, s.xn, T, s.q);
+  bl(M, b.xattn.k, V, N + 1, s.k);
+  bl(M, b.xattn.v, V, N + 1, s.v);
+  attendAll(M, b.xattn, s.q, T, s.k, s.v, N + 1, s.att, s.proj);
+  addInPlace(h, s.proj, T * d);
+  layerNorm(h, T, d, b.ln2.weight, b.ln2.bias, lnEps, s.xn);
+  ffn(M, b.ffn, s.xn, T, s.ffn, s.proj);
+  addInPlace(h, s.proj, T * d);
+}
+
+/** Fusion: F = Z; per block F += Attn(LN_q F, V); F += FFN(LN2 F); Fused = LN_f(F) [T, d]. */
+export function fuse(M: Model, Z: Float32Array, T: number, V: Float32Array, fused: Float32Array, trace?: Trace): void {
+  const { dim: d, lnEps } = M.config;
+  const w = M.weights;
+  const s = M.state;
+  s.h.set(Z.subarray(0, T * d));
+  w.fusion.forEach((b, l) => {
+    fusionBlock(M, b, s.h, T, V);
+    trace?.(`f.blk.${l}`, s.h, T, d);
+  });
+  layerNorm(s.h, T, d, w.fusionLnF.weight, w.fusionLnF.bias, lnEps, fused);
+}
+
+/**
+ * Episodic memory read over K live unit slots M [K, d]: w = softmax(scale·M e),
+ * r = Σ w_k M_k (0 when K = 0), m = BL_mem_proj(r) [d].
+ */
+export function memoryRead(M: Model, e: Float32Array, slots: Float32Array, K: number, m: Float32Array): void {
+  const { dim: d } = M.config;
+  const s = M.state;
+  const r = s.vecA;
+  r.fill(0);
+  if (K > 0) {
+    s.ensureMemScores(K);
+    const sc = s.memScores;
+    const scale = M.weights.memScale;
+    for (let k = 0; k < K; k++) {
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += slots[k * d + j]! * e[j]!;
+      sc[k] = scale * Math.fround(dot);
+    }
+    softmaxInPlace(sc, 0, K);
+    const acc = s.memAcc;
+    acc.fill(0);
+    for (let k = 0; k < K; k++) for (let j = 0; j < d; j++) acc[j] += sc[k]! * slots[k * d + j]!;
+    for (let j = 0; j < d; j++) r[j] = acc[j]!;
+  }
+  bl(M, M.weights.memProj, r, 1, m);
+}
+
+/** Context c = m + mean_T(Fused) [d]. */
+export function context(M: Model, m: Float32Array, fused: Float32Array, T: number, c: Float32Array): void {
+  const d = M.config.dim;
+  meanRows(fused, T, d, c);
+  for (let j = 0; j < d; j++) c[j] = m[j]! + c[j]!;
+}
+
+/**
+ * Condition a decoder session on one frame: X = concat(V, Fused) [N+1+T, d], per layer the
+ * cross-attention K/V of X and BL_cond_l(c). Computed once per frame, reused by every token.
+ */
+export function condition(M: Model, sess: DecoderSession, V: Float32Array, fused: Float32Array, T: number, c: Float32Array): void {
+  const { dim: d, patches: N } = M.config;
+  const rows = N + 1 + T;
+  sess.x.set(V.subarray(0, (N + 1) * d), 0);
+  sess.x.set(fused.subarray(0, T * d), (N + 1) * d);
+  sess.xLength = rows;
+  M.state.ensureScores(rows);
+  M.weights.decoder.forEach((b, l) => {
+    bl(M, b.xattn.k, sess.x, rows, sess.xk[l]!);
+    bl(M, b.xattn.v, sess.x, rows, sess.xv[l]!);
+    bl(M, b.cond, c, 1, sess.cond[l]!);
+  });
+  sess.isConditioned = true;
+}
+
+/**
+ * Feed m decoder tokens ids[off..off+m) through the conditioned session, appending their keys
+ * and values to the caches, and write logits: all m rows to state.logits rows 0..m−1 when
+ * allLogits, else only the last token's to row 0. When the m tokens do not fit in the caches
+ * without eviction they are fed one at a time (each sees exactly its own sinks + window).
+ */
+export function decode(M: Model, sess: DecoderSession, ids: ArrayLike<number>, off: number, m: number, allLogits: boolean, trace?: Trace): void {
+  const cache0 = sess.caches[0]!;
+  M.state.ensureDecoderRows(m);
+  if (m > 1 && cache0.length + m > cache0.capacity) {
+    for (let r = 0; r < m; r++) decodeRows(M, sess, ids, off + r, 1, allLogits || r === m - 1, allLogits ? r : 0, trace);
+    return;
+  }
+  decodeRows(M, sess, ids, off, m, allLogits, 0, trace);
+}
+
+/** decode() without the eviction split; logits go to state.logits from row outRow on. */
+function decodeRows(M: Model, sess: DecoderSession, ids: ArrayLike<number>, off: number, m: number, allLogits: boolean, outRow: number, trace?: Trace): void {
+  const { dim: d, vocabSize: V, lnEps } = M.config;
+  const w = M.weights;
+  const s = M.state;
+  if (!sess.isConditioned) throw new Error('decoder session used before condition()');
+  s.ensureScores(Math.max(sess.xLength, sess.caches[0]!.capacity));
+  const h = s.dh;
+  // h = d.tok_emb[y]
+  for (let r = 0; r < m; r++) {
+    const id = ids[off + r]!;
+    if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new RangeError(`token id ${id} is outside the vocabulary (size ${V})`);
+    const eo = id * d;
+    for (let j = 0; j < d; j++) h[r * d + j] = w.decTokEmb[eo + j]!;
+  }
+  for (let l = 0; l < w.decoder.length; l++) {
+    decoderBlock(M, sess, l, h, m);
+    trace?.(`d.blk.${l}`, h, m, d);
+  }
+  // logits = BL_lm_head(LN_f(h)), no bias; all rows, or only the last
+  const first = allLogits ? 0 : m - 1;
+  const rows = m - first;
+  layerNorm(first === 0 ? h : h.subarray(first * d), rows, d, w.decLnF.weight, w.decLnF.bias, lnEps, s.dxn);
+  bl(M, w.lmHead, s.dxn, rows, outRow === 0 ? s.logits : s.logits.subarray(outRow * V));
+}
+
+/**
+ * Decoder block l on h (m rows, in place, the tokens that follow the ones already in the layer's
+ * cache): conditioning, causal RoPE self-attention through the sink + window cache, cross-attention
+ * over the session's X, FFN. The m rows must fit in the cache without eviction when m > 1.
+ */
+export function decoderBlock(M: Model, sess: DecoderSession, l: number, h: Float32Array, m: number): void {
+  const { dim: d, heads, headDim, lnEps } = M.config;
+  const s = M.state;
+  const b = M.weights.decoder[l]!;
+  const cache = sess.caches[l]!;
+  if (m > 1 && cache.length + m > cache.capacity) {
+    throw new RangeError(`${m} rows do not fit in the cache (${cache.length} of ${cache.capacity} used): feed them one at a time`);
+  }
+  s.ensureDecoderRows(m);
+  // h += BL_cond_l(c): per-layer conditioning on memory + fused context
+  addRowInPlace(h, m, d, sess.cond[l]!);
+  // h += SelfAttn_RoPE(LN1 h): keys cached before RoPE, positions = cache slot order, causal
+  layerNorm(h, m, d, b.ln1.weight, b.ln1.bias, lnEps, s.dxn);
+  bl(M, b.attn.q, s.dxn, m, s.dq);
+  bl(M, b.attn.k, s.dxn, m, s.dk);
+  bl(M, b.attn.v, s.dxn, m, s.dv);
+  for (let r = 0; r < m; r++) s.dpos[r] = cache.append(s.dk, r * d, s.dv, r * d);
+  cache.rotate(sess.rope, heads);
+  for (let r = 0; r < m; r++) {
+    const pos = s.dpos[r]!;
+    sess.rope.apply(s.dq, r * d, heads, pos, s.dq, r * d);
+    attendRow(s.dq, r * d, cache.rotated, null, cache.values, cache.order, pos + 1, heads, headDim, s.scores, s.acc, s.datt, r * d);
+  }
+  bl(M, b.attn.o, s.datt, m, s.dproj);
+  addInPlace(h, s.dproj, m * d);
+  // h += Attn(LN2 h, X): cross-attention over the K/V of X computed at conditioning
+  layerNorm(h, m, d, b.ln2.weight, b.ln2.bias, lnEps, s.dxn);
+  bl(M, b.xattn.q, s.dxn, m, s.dq);
+  attendAll(M, b.xattn, s.dq, m, sess.xk[l]!, sess.xv[l]!, sess.xLength, s.datt, s.dproj);
+  addInPlace(h, s.dproj, m * d);
+  // h += FFN(LN3 h)
+  layerNorm(h, m, d, b.ln3.weight, b.ln3.bias, lnEps, s.dxn);
+  ffn(M, b.ffn, s.dxn, m, s.dffn, s.dproj);
+  addInPlace(h, s.dproj, m * d);
+}

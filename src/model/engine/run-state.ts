@@ -1,0 +1,95 @@
+/**
+ * Every scratch buffer the forward pass uses, allocated once at load (llama2.c RunState).
+ * Encoder buffers hold R = max(N+1, Tmax) rows. Decoder buffers hold `decoderRows` rows (1 for
+ * generation; they grow once if a caller feeds a longer teacher-forced sequence), and the
+ * attention score buffer grows once when a session with a larger cache is opened. Nothing here
+ * is allocated per token.
+ */
+import type { StreamConfig } from './config.js';
+
+export class RunState {
+  /** Encoder rows R. */
+  readonly rows: number;
+  // encoders and fusion, (R, d) unless noted
+  readonly h: Float32Array;
+  readonly xn: Float32Array;
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  readonly att: Float32Array;
+  readonly proj: Float32Array;
+  readonly ffn: Float32Array; // (R, f)
+  // single vectors, (d)
+  readonly vecA: Float32Array;
+  readonly vecB: Float32Array;
+  /** (hd) fp64 attention accumulator. */
+  readonly acc: Float64Array;
+  /** (d) fp64 memory-read accumulator. */
+  readonly memAcc: Float64Array;
+  /** Attention scores, ≥ the longest key sequence. */
+  scores: Float32Array;
+  /** Memory-read scores, ≥ the live slot count. */
+  memScores: Float32Array;
+  // decoder, (decoderRows, d) unless noted
+  decoderRows = 0;
+  dh = new Float32Array(0);
+  dxn = new Float32Array(0);
+  dq = new Float32Array(0);
+  dk = new Float32Array(0);
+  dv = new Float32Array(0);
+  datt = new Float32Array(0);
+  dproj = new Float32Array(0);
+  dffn = new Float32Array(0); // (decoderRows, f)
+  /** Token positions of the rows being fed. */
+  dpos = new Int32Array(0);
+  /** (decoderRows, V) */
+  logits = new Float32Array(0);
+
+  constructor(readonly config: StreamConfig) {
+    const { dim: d, ffnDim: f, patches, textContext } = config;
+    this.rows = Math.max(patches + 1, textContext);
+    const R = this.rows;
+    this.h = new Float32Array(R * d);
+    this.xn = new Float32Array(R * d);
+    this.q = new Float32Array(R * d);
+    this.k = new Float32Array(R * d);
+    this.v = new Float32Array(R * d);
+    this.att = new Float32Array(R * d);
+    this.proj = new Float32Array(R * d);
+    this.ffn = new Float32Array(R * f);
+    this.vecA = new Float32Array(d);
+    this.vecB = new Float32Array(d);
+    this.acc = new Float64Array(config.headDim);
+    this.memAcc = new Float64Array(d);
+    this.scores = new Float32Array(patches + 1 + textContext + config.sinkCount + config.windowLength);
+    this.memScores = new Float32Array(0);
+    this.ensureDecoderRows(1);
+  }
+
+  /** Grow the decoder buffers to hold m rows (a no-op in steady state). */
+  ensureDecoderRows(m: number): void {
+    if (m <= this.decoderRows) return;
+    const { dim: d, ffnDim: f, vocabSize: V } = this.config;
+    this.decoderRows = m;
+    this.dh = new Float32Array(m * d);
+    this.dxn = new Float32Array(m * d);
+    this.dq = new Float32Array(m * d);
+    this.dk = new Float32Array(m * d);
+    this.dv = new Float32Array(m * d);
+    this.datt = new Float32Array(m * d);
+    this.dproj = new Float32Array(m * d);
+    this.dffn = new Float32Array(m * f);
+    this.dpos = new Int32Array(m);
+    this.logits = new Float32Array(m * V);
+  }
+
+  /** Grow the score buffer to n keys. */
+  ensureScores(n: number): void {
+    if (n > this.scores.length) this.scores = new Float32Array(n);
+  }
+
+  /** Grow the memory score buffer to k slots. */
+  ensureMemScores(k: number): void {
+    if (k > this.memScores.length) this.memScores = new Float32Array(k);
+  }
+}

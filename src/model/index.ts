@@ -1,0 +1,127 @@
+/**
+ * The model module's public API.
+ *
+ * - `InferenceWorker`: the engine in a worker_thread (what the node uses; never blocks the caller).
+ * - `loadModel`: the engine in the calling thread, for embedders and tools: encode images and
+ *   prompts, and generate captions as an AsyncIterable of tokens with per-token timing,
+ *   cancellable through an AbortSignal. It computes synchronously between tokens.
+ * - `GgufReader` / `writeGguf`: the GGUF v3 reader and writer.
+ */
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { StreamEngine, type EncodedImage, type EncodedText, type GeneratedToken } from './engine/engine.js';
+import { modelInfo, type ModelInfo } from './engine/model-info.js';
+import type { DescribeRequest, DescribeResult } from './inference-worker.js';
+import { loadKernels, type KernelChoice } from './kernels.js';
+import type { RgbImage } from './preprocess.js';
+
+export { InferenceWorker } from './inference-worker.js';
+export type { DescribeRequest, DescribeResult, InferenceWorkerOptions, WorkerToken } from './inference-worker.js';
+export type { ModelInfo } from './engine/model-info.js';
+export { StreamEngine, DEFAULT_PROMPT } from './engine/engine.js';
+export type { EncodedImage, EncodedText, GeneratedToken, GenerationOptions } from './engine/engine.js';
+export type { StreamConfig } from './engine/config.js';
+export { GgufReader } from './gguf/reader.js';
+export { writeGguf, gv } from './gguf/writer.js';
+export type { GgufTensorInput } from './gguf/writer.js';
+export type { GgufValue, GgufTensorInfo, GgufArrayItems, GgmlTypeName } from './gguf/types.js';
+export type { Tokenizer } from './tokenizer/tokenizer.js';
+
+export interface LoadModelOptions {
+  /** Kernel backend (default 'auto'). */
+  readonly kernels?: KernelChoice;
+}
+
+/** The tokens of one caption, and its summary once iteration ends. */
+export interface GenerationStream extends AsyncIterable<GeneratedToken> {
+  /** Resolves after the last token (or the abort) with the caption, episodes and timings. */
+  readonly result: Promise<DescribeResult>;
+}
+
+/** The engine in the calling thread. */
+export interface BitmarModel {
+  readonly info: ModelInfo;
+  /** The underlying engine (config, weights, tokenizer, forward pieces). */
+  readonly engine: StreamEngine;
+  /** Encode frames: V (patch tokens) and the unit episode vector e of each. */
+  encodeImages(images: readonly RgbImage[]): EncodedImage[];
+  /** Encode a prompt: Z and the unit text vector u. */
+  encodeText(text: string): EncodedText;
+  /** Replace the live memory slots ([count, d] unit vectors, copied). */
+  setMemory(slots: Float32Array, count: number): void;
+  /**
+   * Describe a batch (the newest image conditions the decoder), token by token. One iteration per
+   * stream; the engine yields to the event loop between tokens so an abort can land. Aborting ends
+   * the iteration and `result` resolves with `cancelled: true`.
+   */
+  generate(req: DescribeRequest, signal?: AbortSignal): GenerationStream;
+}
+
+/**
+ * Load a bitmar-stream GGUF into this thread. Throws BitmarError (BITMAR_ERR_MODEL_NOT_FOUND,
+ * _FORMAT, _MISMATCH, _ARCH, BITMAR_ERR_TOKENIZER, BITMAR_ERR_NATIVE_UNAVAILABLE for 'native').
+ */
+export function loadModel(path: string, opts: LoadModelOptions = {}): BitmarModel {
+  const loaded = loadKernels(opts.kernels ?? 'auto');
+  const engine = StreamEngine.load(path, loaded.kernels);
+  const info = modelInfo(engine, path, loaded.fallbackReason);
+  return {
+    info,
+    engine,
+    encodeImages: (images) => images.map((img) => engine.encodeImage(img)),
+    encodeText: (text) => engine.encodeText(text),
+    setMemory: (slots, count) => engine.setMemory(slots, count),
+    generate: (req, signal) => generationStream(engine, req, signal),
+  };
+}
+
+function generationStream(engine: StreamEngine, req: DescribeRequest, signal?: AbortSignal): GenerationStream {
+  let settle: { resolve(r: DescribeResult): void; reject(e: unknown): void } | undefined;
+  const result = new Promise<DescribeResult>((resolve, reject) => (settle = { resolve, reject }));
+  result.catch(() => undefined); // the iterator rethrows; an unobserved `result` must not crash the process
+  let started = false;
+  const isAborted = (): boolean => signal?.aborted === true;
+  async function* run(): AsyncGenerator<GeneratedToken, void, undefined> {
+    if (started) throw new Error('a GenerationStream can be iterated once');
+    started = true;
+    const t0 = performance.now();
+    let t1 = t0;
+    let episodes: Float32Array[] = [];
+    const tokenIds: number[] = [];
+    let text = '';
+    let firstAt = -1;
+    let cancelled = true; // until the loop finishes on its own
+    let failed = false;
+    try {
+      const cond = engine.prepare(req.images, req.prompt);
+      episodes = cond.images.map((i) => i.e);
+      t1 = performance.now();
+      if (!isAborted()) {
+        let aborted = false;
+        for (const t of engine.generate(cond, req)) {
+          if (firstAt < 0) firstAt = t.atMs;
+          tokenIds.push(t.tokenId);
+          text = t.text;
+          yield t;
+          await nextTurn(); // let timers and I/O (and so an abort) run between tokens
+          if (isAborted()) {
+            aborted = true;
+            break;
+          }
+        }
+        cancelled = aborted;
+      }
+    } catch (e) {
+      failed = true;
+      settle?.reject(e);
+      throw e;
+    } finally {
+      // Also reached when the consumer stops iterating early (counted as cancelled).
+      if (!failed) {
+        const t2 = performance.now();
+        settle?.resolve({ text, tokenIds, episodes, cancelled, encodeMs: t1 - t0, firstTokenMs: (firstAt < 0 ? t2 : firstAt) - t0, decodeMs: t2 - t1 });
+      }
+    }
+  }
+  return { result, [Symbol.asyncIterator]: run };
+}
