@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { PACKAGE_ROOT } from '../paths.js';
+import { splitRosArgs } from '../ros2/guard.js';
 import { registerCaptionCommand } from './caption.js';
 import { registerRunCommand } from './run.js';
 
@@ -50,7 +51,8 @@ export async function main(argv: string[]): Promise<number> {
   await registerOptional(program);
   program.exitOverride();
   try {
-    await program.parseAsync(argv);
+    // `ros2 run` / `ros2 launch` append `--ros-args …`: that part is rcl's, not ours.
+    await program.parseAsync(splitRosArgs(argv).appArgs);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     throw e;

@@ -1,36 +1,40 @@
 /**
  * `bitmar-node run`: the streaming node. Lifecycle (docs/lifecycle.md):
- *   starting: config → logger → model worker → memory → transports (MQTT, ROS 2) → sinks → source
+ *   starting: config → logger → model worker → memory → transports (ROS 2, MQTT) → sinks → source
  *   ready:    frames flow; READY=1 to systemd
  *   stopping: stop the source, cancel the running caption (published as cancelled), flush sinks,
  *             save memory, publish offline, close transports — in reverse order of creation.
  */
 import { mkdirSync } from 'node:fs';
 import { Command } from 'commander';
-import { take, tap, type Observable, type Subscription } from 'rxjs';
-import { loadConfig } from '../config/load.js';
+import { merge, take, tap, type Observable, type Subscription } from 'rxjs';
+import { loadConfig, type ConfigOverrides } from '../config/load.js';
 import type { BitmarConfig } from '../config/schema.js';
 import { BitmarError, isBitmarError } from '../errors.js';
 import { createLogger, RepeatLimiter, type Logger } from '../log.js';
 import { defaultConfigFiles, defaultModelPath, resolveStateDir } from '../paths.js';
+import type { Describer } from '../pipeline/describe-batch.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { createPipeline, type PipelineSettings } from '../pipeline/topology.js';
+import { createMcapRecorder } from '../sinks/recorder/mcap-recorder.js';
 import { NodeMetrics } from '../sinks/metrics/metrics.js';
 import { TerminalSink } from '../sinks/terminal/terminal-sink.js';
+import type { MqttRequestHandlers } from '../sources/mqtt/requests.js';
 import type { Frame, Prompt } from '../types.js';
 import { addConfigFlags, intArg, numArg, overridesFrom } from './options.js';
 import { openMemory, type NodeMemory } from './wiring/memory.js';
-import { startMqtt, type NodeMqtt } from './wiring/mqtt.js';
-import { openSource } from './wiring/source.js';
 import { startModel, type NodeModel } from './wiring/model.js';
-import type { MqttRequestHandlers } from '../sources/mqtt/requests.js';
-import { createNotifier } from './wiring/notify.js';
+import { startMqtt, type NodeMqtt } from './wiring/mqtt.js';
+import { createNotifier, type Notifier } from './wiring/notify.js';
+import { startRos2, type NodeRos2 } from './wiring/ros2.js';
+import { openSource } from './wiring/source.js';
 
 export interface RunOptions {
   config?: string;
   source?: string;
   duration?: number;
   frames?: number;
+  record?: string;
   mqtt?: boolean;
   ros2?: boolean;
   [key: string]: unknown;
@@ -74,6 +78,24 @@ function settingsFrom(cfg: BitmarConfig, prompt: string, modelName: string): Pip
   };
 }
 
+/** The worker seen by the pipeline, telling the systemd watchdog when inference runs and finishes. */
+function watchedDescriber(model: NodeModel, notifier: Notifier): Describer {
+  return {
+    describe: async (req, onToken, signal) => {
+      notifier.setIdle(false);
+      try {
+        return await model.worker.describe(req, (t) => {
+          notifier.kick();
+          onToken(t);
+        }, signal);
+      } finally {
+        notifier.kick();
+        notifier.setIdle(true);
+      }
+    },
+  };
+}
+
 /** MQTT request/response: describe-now on a sent image, and memory recall by text. */
 function requestHandlers(model: NodeModel, memory: NodeMemory | null, currentPrompt: () => string): MqttRequestHandlers {
   let seq = 0;
@@ -104,14 +126,16 @@ function requestHandlers(model: NodeModel, memory: NodeMemory | null, currentPro
     recall: async (req) => {
       if (!memory) throw new BitmarError('BITMAR_ERR_CONFIG_INVALID', 'memory is disabled on this node (memory.enabled: false)');
       const vec = await model.worker.encodeText(req.query);
-      return memory.store.query(vec, req.k, { includeArchive: true }).map((h) => JSON.parse(JSON.stringify(h, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown);
+      return memory.store
+        .query(vec, req.k, { includeArchive: true })
+        .map((h) => JSON.parse(JSON.stringify(h, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown);
     },
   };
 }
 
 /** Runs the node until a signal, --duration or --frames ends it. Returns the exit code. */
-export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream } = { stdout: process.stdout }): Promise<number> {
-  const overrides = overridesFrom(opts);
+export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream; argv: readonly string[] } = { stdout: process.stdout, argv: process.argv }): Promise<number> {
+  const overrides: ConfigOverrides = overridesFrom(opts);
   if (opts.source) {
     const [kind, ...rest] = opts.source.split(':');
     overrides['source.kind'] = kind;
@@ -119,9 +143,12 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
   }
   if (opts.mqtt === false) overrides['mqtt.enabled'] = false;
   if (opts.ros2 === true) overrides['ros2.enabled'] = 'on';
+  // Run-time changes (ROS 2 parameters, SIGHUP) rebuild the config through the same validation.
+  const runtime: ConfigOverrides = {};
+  const reload = (): Readonly<BitmarConfig> => loadConfig({ file: opts.config, defaultFiles: defaultConfigFiles(), overrides: { ...overrides, ...runtime } });
   let cfg: Readonly<BitmarConfig>;
   try {
-    cfg = loadConfig({ file: opts.config, defaultFiles: defaultConfigFiles(), overrides });
+    cfg = reload();
   } catch (e) {
     process.stderr.write(`bitmar-node: ${(e as Error).message}\n`);
     return 2;
@@ -130,7 +157,8 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
   const life = new Lifecycle();
   const limiter = new RepeatLimiter(cfg.log.repeatIntervalMs);
   const say = (line: string): void => void io.stdout.write(line + '\n');
-  const notifier = await createNotifier(log);
+  const notifier = createNotifier(log);
+  life.add('systemd notifier', () => notifier.dispose?.());
   let flow: Subscription | null = null;
   let stopping: Promise<number> | null = null;
   let resolveDone!: (code: number) => void;
@@ -143,8 +171,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     stopping = (async () => {
       flow?.unsubscribe(); // cancels a running caption; its partial text is published as cancelled
       await life.dispose(log);
-      const handles = process.getActiveResourcesInfo();
-      log.debug({ handles }, 'stopped; handles still open');
+      log.debug({ handles: process.getActiveResourcesInfo() }, 'stopped');
       resolveDone(code);
       return code;
     })();
@@ -161,7 +188,6 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     life.add('model', () => model.close());
     if (model.fallbackReason) say(`bitmar-node: ${model.fallbackReason}`);
     log.info({ model: model.name, kernels: model.kernels, path: modelPath }, 'model loaded');
-
     let prompt = cfg.generation.prompt;
 
     // Memory: SQLite under the state directory; the worker holds a copy of the live slots.
@@ -185,27 +211,58 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       }
     }
 
+    // ROS 2: only behind the guard; its parameters may override the config.
+    const ros2: NodeRos2 | null = await startRos2(cfg, {
+      log,
+      say,
+      argv: io.argv,
+      onParameters: (changes) => {
+        const next = { ...runtime };
+        for (const c of changes) next[c.name] = c.value;
+        try {
+          Object.assign(runtime, next);
+          cfg = reload();
+          prompt = cfg.generation.prompt;
+          memory?.setPolicy(cfg.memory.policy);
+        } catch (e) {
+          for (const c of changes) delete runtime[c.name];
+          return (e as Error).message;
+        }
+      },
+    });
+    if (ros2) {
+      life.add('ros2', () => ros2.close());
+      for (const c of ros2.overridden) runtime[c.name] = c.value;
+      if (ros2.overridden.length > 0) cfg = reload();
+      metrics.connection.set({ transport: 'ros2' }, 1);
+    }
+
     // MQTT: the embedded broker unless a URL is given.
     let mqtt: NodeMqtt | null = null;
     if (cfg.mqtt.enabled) {
       mqtt = await startMqtt(cfg, stateDir, model.name, requestHandlers(model, memory, () => prompt), log, say);
       const m = mqtt;
       life.add('mqtt', () => m.close());
-      metrics.connection.set({ transport: 'mqtt' }, 1);
+      m.transport.on('connect', () => metrics.connection.set({ transport: 'mqtt' }, 1));
+      m.transport.on('disconnect', () => metrics.connection.set({ transport: 'mqtt' }, 0));
+      metrics.connection.set({ transport: 'mqtt' }, m.transport.stats().connected ? 1 : 0);
     }
 
     // Source: synthetic camera, MQTT, ROS 2 or a bag.
-    const source = await openSource(cfg, { mqtt, log, say });
+    const source = await openSource(cfg, { mqtt, ros2, log, say });
     life.add('source', () => source.close());
     let frames$: Observable<Frame> = source.frames$;
     if (opts.frames !== undefined) frames$ = frames$.pipe(take(opts.frames));
     frames$ = frames$.pipe(tap((f) => metrics.framesIn.inc({ source: f.source })));
-    const prompts$: Observable<Prompt> | undefined = source.prompts$ ?? mqtt?.prompts$;
+    const promptStreams: Observable<Prompt>[] = [];
+    if (source.prompts$) promptStreams.push(source.prompts$);
+    if (mqtt) promptStreams.push(mqtt.prompts$);
+    if (ros2) promptStreams.push(ros2.prompts$);
 
     const pipeline = createPipeline({
       frames$,
-      prompts$,
-      describer: model.worker,
+      prompts$: merge(...promptStreams),
+      describer: watchedDescriber(model, notifier),
       memory: memory?.sink ?? null,
       settings: () => settingsFrom(cfg, prompt, model.name),
       onPrompt: (p) => {
@@ -214,6 +271,11 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       },
     });
 
+    const recorder = opts.record ? await createMcapRecorder({ path: opts.record }) : null;
+    if (recorder) {
+      life.add('recorder', () => recorder.close());
+      say(`bitmar-node: recording captions, memory events and diagnostics to ${opts.record}`);
+    }
     const terminal = new TerminalSink(io.stdout, () => (memory ? memory.fill() : 'off'));
     life.add('terminal', () => terminal.close());
     let captionsDone = 0;
@@ -221,11 +283,14 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       metrics.observe(ev);
       terminal.observe(ev);
       mqtt?.sink.observe(ev);
-      source.observe?.(ev);
+      ros2?.sink.observe(ev);
+      recorder?.observe(ev);
       if (ev.type === 'caption') {
         captionsDone++;
-        notifier.kick();
-        if (captionsDone % 10 === 1) notifier.status(`captions ${captionsDone}, ${terminal.status().fps.toFixed(1)} fps`);
+        if (captionsDone % 10 === 1) {
+          const s = terminal.status();
+          notifier.status(`captions ${captionsDone}, ${s.fps.toFixed(1)} fps, p99 ${s.p99Ms.toFixed(0)} ms, drops ${s.drops}`);
+        }
       }
       if (ev.type === 'memory' && memory) metrics.memorySlotsUsed.set(memory.used());
       if (ev.type === 'drop' && ev.drop.reason !== 'sampled_out') {
@@ -241,8 +306,20 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       },
       complete: () => void stop(0, 'source finished'),
     });
+    // Inputs refused before the pipeline (decode errors, floods, bad UTF-8) are counted the same way.
+    const sourceDrops = merge(...[source.drops$, mqtt?.drops$, ros2?.drops$].filter((d): d is NonNullable<typeof d> => d !== undefined)).subscribe((drop) =>
+      onEvent({ type: 'drop', drop }),
+    );
+    life.add('drop counters', () => sourceDrops.unsubscribe());
+    const periodic = setInterval(() => {
+      mqtt?.sink.metrics({ captions: captionsDone, ...terminal.status() });
+      ros2?.publishDiagnostics();
+    }, 5000);
+    periodic.unref();
+    life.add('periodic reports', () => clearInterval(periodic));
 
     flow = pipeline.start();
+    notifier.setIdle(true);
     notifier.ready();
     log.info('ready');
 
@@ -259,10 +336,9 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     process.on('SIGHUP', () => {
       notifier.reloading();
       try {
-        const next = loadConfig({ file: opts.config, defaultFiles: defaultConfigFiles(), overrides });
-        cfg = next;
-        prompt = next.generation.prompt;
-        memory?.setPolicy(next.memory.policy);
+        cfg = reload();
+        prompt = cfg.generation.prompt;
+        memory?.setPolicy(cfg.memory.policy);
         log.info('configuration reloaded (model kept)');
       } catch (e) {
         log.error(`reload failed, keeping the old configuration: ${(e as Error).message}`);
@@ -275,11 +351,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       life.add('duration timer', () => clearTimeout(t));
     }
   } catch (e) {
-    if (isBitmarError(e)) {
-      process.stderr.write(`bitmar-node: ${e.message} [${e.code}]\n`);
-    } else {
-      process.stderr.write(`bitmar-node: ${(e as Error).stack ?? String(e)}\n`);
-    }
+    process.stderr.write(isBitmarError(e) ? `bitmar-node: ${e.message} [${e.code}]\n` : `bitmar-node: ${(e as Error).stack ?? String(e)}\n`);
     await stop(1, 'start failed');
     return 1;
   }
@@ -292,6 +364,7 @@ export function registerRunCommand(program: Command): void {
     .option('--source <kind>', 'frame source: synthetic, mqtt, ros2 or bag:FILE.mcap [source.kind]')
     .option('--duration <s>', 'stop after this many seconds (exit 0)', numArg('--duration'))
     .option('--frames <n>', 'stop after this many source frames (exit 0)', intArg('--frames'))
+    .option('--record <file.mcap>', 'record captions, memory events and diagnostics as ROS 2 CDR in MCAP')
     .option('--no-mqtt', 'do not start MQTT (no embedded broker, no client) [mqtt.enabled]')
     .option('--ros2', 'force ROS 2 on (default: on when ROS 2 is sourced) [ros2.enabled]');
   addConfigFlags(cmd);

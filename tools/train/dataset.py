@@ -78,7 +78,7 @@ def kind_of(prompt):
 class Data:
     """All samples in memory; every sample keeps its tokenised prompts/answers grouped by kind."""
 
-    def __init__(self, paths, tok=None):
+    def __init__(self, paths, tok=None, image_size=None):
         ims, metas, words = [], [], []
         for p in paths:
             im, me, vocab, size = read_bmds(p)
@@ -87,6 +87,17 @@ class Data:
             words += [w for w in vocab if w not in words]
             self.size = size
         self.images = np.concatenate(ims) if len(ims) > 1 else ims[0]
+        if image_size and image_size != self.size:
+            # exact area downscale by an integer factor (box mean of k x k), round halves up like
+            # src/model/preprocess.ts; equals a direct area resize up to the first rounding
+            k = self.size // image_size
+            assert k * image_size == self.size, "only integer downscale factors"
+            n = len(self.images)
+            out = np.empty((n, image_size, image_size, 3), np.uint8)
+            for a in range(0, n, 4096):
+                x = self.images[a:a + 4096].astype(np.float32).reshape(-1, image_size, k, image_size, k, 3)
+                out[a:a + 4096] = np.floor(x.mean((2, 4)) + 0.5)
+            self.images, self.size = out, image_size
         self.tok = tok or Tokenizer(sorted(words))
         self.caption = []
         self.qa = []  # per sample: dict kind -> list of (prompt ids, answer ids, answer str)

@@ -248,6 +248,8 @@ class BitMarStream(nn.Module):
         super().__init__()
         self.c = c
         self.v, self.t, self.f, self.dec, self.mem = Vision(c), Text(c), Fusion(c), Decoder(c), Memory(c)
+        with torch.no_grad():  # 2D sin-cos init of the patch position embeddings (x and y halves)
+            self.v.pos_emb[1:] = sincos_2d(c.image_size // c.patch_size, c.d) * 0.5
 
     # ---- encoders -------------------------------------------------------------------------
     def encode_image(self, images_u8):
@@ -308,6 +310,17 @@ class BitMarStream(nn.Module):
         for b, (xk, xv) in zip(self.dec.blk, layer_kv):
             h = b(h, c, xk, xv, xmask, mask[None, None], pos)
         return self.dec.lm_head(self.dec.ln_f(h)).view(D, G, L, -1)
+
+
+def sincos_2d(g, d):
+    """[g*g, d] 2D sin-cos position table (first half encodes x, second half y), row-major grid."""
+    q = d // 4
+    om = 1.0 / (100.0 ** (torch.arange(q, dtype=torch.float64) / max(1, q - 1)))
+    ys, xs = torch.meshgrid(torch.arange(g, dtype=torch.float64), torch.arange(g, dtype=torch.float64), indexing="ij")
+    def enc(p):
+        a = p.reshape(-1, 1) * om[None] * (math.pi / g)
+        return torch.cat([a.sin(), a.cos()], 1)
+    return torch.cat([enc(xs), enc(ys)], 1).float()
 
 
 def masked_mean(Z, mask):

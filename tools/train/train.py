@@ -207,8 +207,9 @@ def main():
     ck = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     tok = Tokenizer(ck["vocab"][4:]) if ck else None
     t0 = time.time()
-    data = Data(paths, tok)
-    val = Data([args.val], data.tok)
+    want = ck["config"]["image_size"] if ck else json.loads(args.config).get("image_size")
+    data = Data(paths, tok, want)
+    val = Data([args.val], data.tok, want)
     say(f"data {paths} n={data.n} val={val.n} vocab={len(data.tok.tokens)} load {time.time() - t0:.0f}s")
 
     if ck:

@@ -1,24 +1,22 @@
-/** systemd readiness and watchdog, or nothing when not under systemd. */
+/** systemd readiness and watchdog (sd_notify), or nothing when not under systemd. */
 import type { Logger } from '../../log.js';
+import { SystemdNotifier } from '../../service/sd-notify.js';
 
 export interface Notifier {
   ready(): void;
   status(text: string): void;
-  /** Called by the inference loop after each caption: the watchdog pings only while it is called. */
+  /** Called by the inference loop after each step: the watchdog pings only while it is called… */
   kick(): void;
+  /** …or while the loop says it is idle (waiting for input). */
+  setIdle(isIdle: boolean): void;
   reloading(): void;
   stopping(): void;
+  dispose?(): void;
 }
 
-const NOOP: Notifier = { ready() {}, status() {}, kick() {}, reloading() {}, stopping() {} };
+const NOOP: Notifier = { ready() {}, status() {}, kick() {}, setIdle() {}, reloading() {}, stopping() {} };
 
-export async function createNotifier(log: Logger): Promise<Notifier> {
+export function createNotifier(log: Logger): Notifier {
   if (!process.env.NOTIFY_SOCKET) return NOOP;
-  try {
-    const mod = (await import('../../service/sd-notify.js')) as { SystemdNotifier: new (opts?: { log?: Logger }) => Notifier };
-    return new mod.SystemdNotifier({ log });
-  } catch (e) {
-    log.warn(`NOTIFY_SOCKET is set but sd_notify is unavailable: ${(e as Error).message}`);
-    return NOOP;
-  }
+  return new SystemdNotifier({ log: { info: (m) => log.info(m), warn: (m) => log.warn(m) } });
 }

@@ -1,9 +1,19 @@
-/** MCAP bag replay for `run --source bag:FILE` (wired to src/sources/bag). */
+/** MCAP bag replay for `run --source bag:FILE` (rosbag2 MCAP, zstd/lz4 chunks, paced by log time). */
 import type { BitmarConfig } from '../../config/schema.js';
 import { BitmarError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { createBagSource } from '../../sources/bag/bag-source.js';
 import type { NodeSource } from './source.js';
+import { existsSync } from 'node:fs';
 
-export async function openBagSource(cfg: Readonly<BitmarConfig>, _deps: { log: Logger; say: (l: string) => void }): Promise<NodeSource> {
-  throw new BitmarError('BITMAR_ERR_BAG_READ', `bag replay of ${cfg.source.bagPath} is not wired into run yet (issue 7)`);
+export async function openBagSource(cfg: Readonly<BitmarConfig>, deps: { log: Logger; say: (l: string) => void }): Promise<NodeSource> {
+  const path = cfg.source.bagPath;
+  if (!path || !existsSync(path)) throw new BitmarError('BITMAR_ERR_BAG_READ', `bag file "${path}" does not exist (use --source bag:FILE.mcap)`);
+  const bag = createBagSource({ path, rate: cfg.source.bagRate });
+  deps.say(`bitmar-node: replaying ${path} at ${cfg.source.bagRate === 0 ? 'full speed' : `${cfg.source.bagRate}× log time`}`);
+  void bag.done.then((r) => {
+    const drops = Object.entries(r.drops).map(([k, v]) => `${k} ${String(v)}`).join(', ');
+    deps.log.info({ frames: r.frames, prompts: r.prompts, messages: r.messages, truncated: r.truncated }, `bag replay done${r.error ? `: ${r.error}` : ''}${drops ? ` (dropped: ${drops})` : ''}`);
+  });
+  return { frames$: bag.frames$, prompts$: bag.prompts$, drops$: bag.drops$, close: () => bag.close() };
 }
