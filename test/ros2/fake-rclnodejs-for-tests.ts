@@ -8,8 +8,23 @@
  * the descriptor validates type, range and read-only, then the set-parameters callbacks may veto —
  * so range checks are rclnodejs's real ones.
  */
-import { FloatingPointRange, IntegerRange, Parameter, ParameterDescriptor, ParameterType } from 'rclnodejs/lib/parameter.js';
-import QoS from 'rclnodejs/lib/qos.js';
+import type * as ParameterModule from 'rclnodejs/lib/parameter.js';
+import type QoSType from 'rclnodejs/lib/qos.js';
+
+// rclnodejs is an optionalDependency: npm drops it when its install script fails (no ROS 2 here).
+// The double needs only its pure-JS classes; without them the ROS 2 plumbing tests skip with this reason.
+let loaded: { param: typeof ParameterModule; qos: typeof QoSType } | null = null;
+export let RCLNODEJS_JS_MISSING: string | null = null;
+try {
+  const param = (await import('rclnodejs/lib/parameter.js')) as typeof ParameterModule;
+  const qos = ((await import('rclnodejs/lib/qos.js')) as { default: typeof QoSType }).default;
+  loaded = { param, qos };
+} catch (e) {
+  RCLNODEJS_JS_MISSING = `rclnodejs (optional) is not installed, so its pure-JS parameter/QoS classes are missing: ${(e as Error).message.split('\n')[0]}. Install it without building: npm install --no-save --ignore-scripts rclnodejs@2`;
+}
+const P = (loaded?.param ?? {}) as typeof ParameterModule;
+const { FloatingPointRange, IntegerRange, Parameter, ParameterDescriptor, ParameterType } = P;
+const QoS = loaded?.qos as typeof QoSType;
 import type {
   RclLogger,
   RclParameter,

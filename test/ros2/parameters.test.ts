@@ -17,7 +17,7 @@ import {
   type ParameterChange,
   type Ros2ParameterDescriptor,
 } from '../../src/ros2/parameters.js';
-import { FakeRclnodejsForTests, type FakeNode } from './fake-rclnodejs-for-tests.js';
+import { FakeRclnodejsForTests, type FakeNode, RCLNODEJS_JS_MISSING } from './fake-rclnodejs-for-tests.js';
 
 const DESCRIPTORS: Ros2ParameterDescriptor[] = [
   { name: 'pipeline.batchSize', type: 'integer', description: 'frames per batch', min: 1, max: 64, runtime: true, value: 4 },
@@ -48,6 +48,12 @@ function set(node: FakeNode, rcl: ReturnType<typeof asRclnodejsApi>, name: strin
 }
 
 describe('ros2/parameters: declareParameters', () => {
+  before(function () {
+    if (RCLNODEJS_JS_MISSING) {
+      console.log(`    skipped: ${RCLNODEJS_JS_MISSING}`);
+      this.skip();
+    }
+  });
   it('declares each parameter with type, description, range and read-only flag', () => {
     const { node, declared } = setup();
     assert.equal(node.parameters.size, DESCRIPTORS.length);

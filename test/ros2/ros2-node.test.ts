@@ -12,7 +12,7 @@ import { decodeMessage, encodeMessage } from '../../src/ros2/cdr.js';
 import { openRos2Transport, type Ros2Transport } from '../../src/ros2/transport.js';
 import type { Caption, CaptionToken, DropEvent, Frame, Prompt } from '../../src/types.js';
 import { sampleCaption } from './samples.js';
-import { FakeGoalHandle, FakeLifecycleNode, FakeRclnodejsForTests, type FakeNode } from './fake-rclnodejs-for-tests.js';
+import { FakeGoalHandle, FakeLifecycleNode, FakeRclnodejsForTests, type FakeNode, RCLNODEJS_JS_MISSING } from './fake-rclnodejs-for-tests.js';
 import { testImageDecoder } from './test-image-decoder.js';
 import { encodeJpeg } from '../../tools/make-mcap-fixtures.js';
 
@@ -47,6 +47,12 @@ function collect<T>(obs: { subscribe(fn: (v: T) => void): unknown }): T[] {
 }
 
 describe('ros2/transport (with FakeRclnodejsForTests)', () => {
+  before(function () {
+    if (RCLNODEJS_JS_MISSING) {
+      console.log(`    skipped: ${RCLNODEJS_JS_MISSING}`);
+      this.skip();
+    }
+  });
   it('passes argv with --ros-args to rclnodejs.init and creates the node', async () => {
     const { fake, t, node } = await open();
     assert.deepEqual(fake.initCalls, [{ context: undefined, argv: ARGV }]);
@@ -76,6 +82,12 @@ describe('ros2/transport (with FakeRclnodejsForTests)', () => {
 });
 
 describe('sources/ros2 (with FakeRclnodejsForTests)', () => {
+  before(function () {
+    if (RCLNODEJS_JS_MISSING) {
+      console.log(`    skipped: ${RCLNODEJS_JS_MISSING}`);
+      this.skip();
+    }
+  });
   it('subscribes raw, cameras with the sensor-data profile, prompts reliable; QoS is per topic', async () => {
     const { t, node } = await open();
     createRos2Source({ transport: t, compressedTopic: '/image_raw/compressed', decodeCompressed: testImageDecoder });
@@ -166,6 +178,12 @@ describe('sources/ros2 (with FakeRclnodejsForTests)', () => {
 });
 
 describe('sinks/ros2 (with FakeRclnodejsForTests)', () => {
+  before(function () {
+    if (RCLNODEJS_JS_MISSING) {
+      console.log(`    skipped: ${RCLNODEJS_JS_MISSING}`);
+      this.skip();
+    }
+  });
   const token: CaptionToken = { seq: 7, index: 0, tokenId: 11, piece: 'a', text: 'a', frame: sampleCaption.frame };
 
   it('publishes captions, tokens, the text mirror, diagnostics and memory events as CDR', async () => {
