@@ -1,20 +1,41 @@
 /**
- * Structured logs (pino, JSON on stderr — journald keeps them as they are), and a limiter that
- * lets one line per kind through per interval so a bad input stream cannot flood the journal.
+ * Structured logs (pino). JSON on stderr when it is not a terminal (journald keeps it as it is);
+ * short human lines when it is. A limiter lets one line per kind through per interval so a bad
+ * input stream cannot flood the journal.
  */
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, pretty = false): Logger {
-  return pino(
-    {
-      level,
-      base: { app: 'bitmar-node' },
-      redact: { paths: ['password', '*.password', 'mqtt.password', 'key', '*.key'], censor: '[redacted]' },
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
+/** Turns pino's JSON lines into `HH:MM:SS level message key=value` for a terminal. */
+function humanLines(out: NodeJS.WritableStream): DestinationStream {
+  return {
+    write(line: string): void {
+      try {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        const { level, time, msg, app: _app, pid: _pid, hostname: _h, ...rest } = rec;
+        const t = new Date(typeof time === 'number' ? time : Date.now()).toTimeString().slice(0, 8);
+        const extra = Object.entries(rest)
+          .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          .join(' ');
+        out.write(`${t} ${LEVEL_NAMES[level as number] ?? String(level)} ${String(msg ?? '')}${extra ? '  ' + extra : ''}\n`);
+      } catch {
+        out.write(line);
+      }
     },
-    pretty ? pino.destination({ fd: 2, sync: true }) : pino.destination({ fd: 2, sync: false }),
-  );
+  };
+}
+
+export function createLogger(level: string, stream: NodeJS.WriteStream = process.stderr): Logger {
+  const options = {
+    level,
+    base: { app: 'bitmar-node' },
+    redact: { paths: ['password', '*.password', 'mqtt.password', 'key', '*.key'], censor: '[redacted]' },
+  };
+  if (stream.isTTY) return pino(options, humanLines(stream));
+  return pino(options, pino.destination({ fd: stream === process.stdout ? 1 : 2, sync: false }));
 }
 
 /** Counts repeats per key and reports the count with the next line allowed through. */
