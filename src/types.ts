@@ -61,6 +61,8 @@ export interface FrameRef {
   readonly stampNs: bigint;
   readonly frameId: string;
   readonly replyTo?: ReplyTarget;
+  /** Ground truth of a synthetic frame (the terminal marks captions right or wrong with it). */
+  readonly truth?: { readonly caption: string };
 }
 
 /** A final (or cancelled) caption. */

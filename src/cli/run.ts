@@ -1,5 +1,5 @@
 /**
- * `bitmar-node run`: the streaming node. Lifecycle (docs/lifecycle.md):
+ * `bitmar-node run`: the streaming node. Lifecycle (docs/pipeline.md draws a frame's path):
  *   starting: config → logger → model worker → memory → transports (ROS 2, MQTT) → sinks → source
  *   ready:    frames flow; READY=1 to systemd
  *   stopping: stop the source, cancel the running caption (published as cancelled), flush sinks,

@@ -47,7 +47,7 @@ export interface DescribeOptions {
 }
 
 export function frameRef(f: Frame): FrameRef {
-  return { id: f.id, source: f.source, stampNs: f.stampNs, frameId: f.frameId, replyTo: f.replyTo };
+  return { id: f.id, source: f.source, stampNs: f.stampNs, frameId: f.frameId, replyTo: f.replyTo, truth: f.truth };
 }
 
 /**

@@ -12,6 +12,8 @@ export interface TerminalStatus {
   p99Ms: number;
   drops: number;
   memoryFill: string;
+  /** Synthetic frames only: captions equal to the ground truth / captions judged. */
+  correct: string;
 }
 
 export class TerminalSink {
@@ -22,6 +24,8 @@ export class TerminalSink {
   private drops = 0;
   private windowStart = Date.now();
   private lastStatus: TerminalStatus | null = null;
+  private right = 0;
+  private wrong = 0;
 
   constructor(
     private readonly out: Writable & { isTTY?: boolean; columns?: number },
@@ -50,7 +54,7 @@ export class TerminalSink {
           this.out.write(`[${c.seq}] ${c.text}`);
         }
         const ms = c.latency.frameToCaptionMs;
-        this.out.write(`${c.cancelled ? '  (cancelled)' : ''}  — ${ms.toFixed(1)} ms, frame ${c.frame.id}\n`);
+        this.out.write(`${c.cancelled ? '  (cancelled)' : ''}  — ${ms.toFixed(1)} ms, frame ${c.frame.id}${this.verdict(c)}\n`);
         this.partialOpen = false;
         if (!c.cancelled) this.latencies.push(ms);
         if (this.latencies.length > 512) this.latencies.splice(0, this.latencies.length - 512);
@@ -68,18 +72,41 @@ export class TerminalSink {
     }
   }
 
+  /** For synthetic frames asked to describe the scene: whether the caption equals the ground truth. */
+  private verdict(c: { prompt: string; text: string; cancelled: boolean; frame: { truth?: { caption: string } } }): string {
+    const truth = c.frame.truth?.caption;
+    const prompt = c.prompt.trim().toLowerCase();
+    if (!truth || c.cancelled || (prompt !== '' && prompt !== 'describe the scene')) return '';
+    const norm = (t: string): string => t.trim().toLowerCase().split(/\s+/).join(' ');
+    if (norm(c.text) === norm(truth)) {
+      this.right++;
+      return '  ✓';
+    }
+    this.wrong++;
+    return `  ✗ (truth: ${truth})`;
+  }
+
   status(): TerminalStatus {
     const secs = Math.max(1e-3, (Date.now() - this.windowStart) / 1000);
     const sorted = [...this.latencies].sort((a, b) => a - b);
     const pct = (p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : 0);
-    return { fps: this.frames / secs, tokensPerSec: this.tokens / secs, p50Ms: pct(0.5), p99Ms: pct(0.99), drops: this.drops, memoryFill: this.memoryFill() };
+    const judged = this.right + this.wrong;
+    return {
+      fps: this.frames / secs,
+      tokensPerSec: this.tokens / secs,
+      p50Ms: pct(0.5),
+      p99Ms: pct(0.99),
+      drops: this.drops,
+      memoryFill: this.memoryFill(),
+      correct: judged ? `${this.right}/${judged}` : '-',
+    };
   }
 
   private drawStatus(): void {
     if (!this.tty) return;
     const s = this.status();
     this.lastStatus = s;
-    const line = `fps ${s.fps.toFixed(1)} | tok/s ${s.tokensPerSec.toFixed(0)} | p50 ${s.p50Ms.toFixed(1)} ms p99 ${s.p99Ms.toFixed(1)} ms | drops ${s.drops} | memory ${s.memoryFill}`;
+    const line = `fps ${s.fps.toFixed(1)} | tok/s ${s.tokensPerSec.toFixed(0)} | p50 ${s.p50Ms.toFixed(1)} ms p99 ${s.p99Ms.toFixed(1)} ms | drops ${s.drops} | memory ${s.memoryFill} | correct ${s.correct}`;
     this.out.write(`\x1b[2m${line.slice(0, (this.out.columns ?? 120) - 1)}\x1b[0m\r`);
   }
 
@@ -92,5 +119,7 @@ export class TerminalSink {
     if (this.partialOpen) this.out.write('\n');
     this.clearStatus();
     this.partialOpen = false;
+    const judged = this.right + this.wrong;
+    if (judged > 0) this.out.write(`synthetic ground truth: ${this.right} of ${judged} captions exact (${((100 * this.right) / judged).toFixed(1)}%)\n`);
   }
 }
