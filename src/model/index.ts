@@ -6,14 +6,21 @@
  *   prompts, and generate captions as an AsyncIterable of tokens with per-token timing,
  *   cancellable through an AbortSignal. It computes synchronously between tokens.
  * - `GgufReader` / `writeGguf`: the GGUF v3 reader and writer.
+ * - `loadModel` dispatches on `general.architecture`: "bitmar-stream" (BitmarModel) or "bitmar-r1"
+ *   (R1Model, the authors' architecture: src/model/r1/, docs/bitmar-r1.md); `loadR1Model` loads R1 only.
+ * - `convertCheckpointFile`: an R1 checkpoint → bitmar-r1 GGUF (docs/convert.md).
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StreamEngine, type EncodedImage, type EncodedText, type GeneratedToken } from './engine/engine.js';
 import { modelInfo, type ModelInfo } from './engine/model-info.js';
 import type { DescribeRequest, DescribeResult } from './inference-worker.js';
+import { GgufReader } from './gguf/reader.js';
 import { loadKernels, type KernelChoice } from './kernels.js';
 import type { RgbImage } from './preprocess.js';
+import { R1_ARCH } from './r1/config.js';
+import { R1Engine } from './r1/engine.js';
+import { r1Model, type R1Model } from './r1/index.js';
 
 export { InferenceWorker } from './inference-worker.js';
 export type { DescribeRequest, DescribeResult, InferenceWorkerOptions, WorkerToken } from './inference-worker.js';
@@ -26,6 +33,13 @@ export { writeGguf, gv } from './gguf/writer.js';
 export type { GgufTensorInput } from './gguf/writer.js';
 export type { GgufValue, GgufTensorInfo, GgufArrayItems, GgmlTypeName } from './gguf/types.js';
 export type { Tokenizer } from './tokenizer/tokenizer.js';
+export { loadR1Model, R1Engine, R1_ARCH } from './r1/index.js';
+export type {
+  R1Model, R1ModelInfo, R1GenerationStream, R1Config, R1Hparams, R1ForwardInput, R1ForwardOptions, R1ForwardOutput,
+  R1GenerateOptions, R1GeneratedToken, R1GenerationSummary, R1MemoryMode, R1MemoryBuffers, R1StreamingOptions,
+} from './r1/index.js';
+export { convertCheckpointFile } from './convert/index.js';
+export type { ConvertFileOptions, ConvertFileResult } from './convert/index.js';
 
 export interface LoadModelOptions {
   /** Kernel backend (default 'auto'). */
@@ -40,6 +54,7 @@ export interface GenerationStream extends AsyncIterable<GeneratedToken> {
 
 /** The engine in the calling thread. */
 export interface BitmarModel {
+  readonly arch: 'bitmar-stream';
   readonly info: ModelInfo;
   /** The underlying engine (config, weights, tokenizer, forward pieces). */
   readonly engine: StreamEngine;
@@ -58,14 +73,19 @@ export interface BitmarModel {
 }
 
 /**
- * Load a bitmar-stream GGUF into this thread. Throws BitmarError (BITMAR_ERR_MODEL_NOT_FOUND,
- * _FORMAT, _MISMATCH, _ARCH, BITMAR_ERR_TOKENIZER, BITMAR_ERR_NATIVE_UNAVAILABLE for 'native').
+ * Load a GGUF into this thread: a BitmarModel for "bitmar-stream", an R1Model for "bitmar-r1" (tell
+ * them apart by `arch`). Throws BitmarError (BITMAR_ERR_MODEL_NOT_FOUND, _FORMAT, _MISMATCH, _ARCH,
+ * BITMAR_ERR_TOKENIZER, BITMAR_ERR_NATIVE_UNAVAILABLE for 'native').
  */
-export function loadModel(path: string, opts: LoadModelOptions = {}): BitmarModel {
+export function loadModel(path: string, opts: LoadModelOptions = {}): BitmarModel | R1Model {
   const loaded = loadKernels(opts.kernels ?? 'auto');
-  const engine = StreamEngine.load(path, loaded.kernels);
+  const reader = GgufReader.open(path);
+  const arch = reader.get('general.architecture');
+  if (arch?.type === 'string' && arch.value === R1_ARCH) return r1Model(R1Engine.fromReader(reader, loaded.kernels), path, loaded.fallbackReason);
+  const engine = StreamEngine.fromReader(reader, loaded.kernels);
   const info = modelInfo(engine, path, loaded.fallbackReason);
   return {
+    arch: 'bitmar-stream',
     info,
     engine,
     encodeImages: (images) => images.map((img) => engine.encodeImage(img)),
