@@ -44,6 +44,7 @@ export const CONFIG_FLAGS: [string, string, string, ((v: string) => unknown)?][]
   ['--mqtt-port <port>', 'embedded broker port', 'mqtt.embeddedPort', intArg('--mqtt-port')],
   ['--node-id <id>', 'MQTT topic id bitmar/<id>/… (default: host name); env BITMAR_NODE_ID', 'mqtt.nodeId'],
   ['--metrics-port <port>', 'Prometheus /metrics port on 127.0.0.1 (0 = off)', 'metrics.port', intArg('--metrics-port')],
+  ['--foxglove-port <port>', 'Foxglove WebSocket live view on 127.0.0.1 (0 = off)', 'foxglove.port', intArg('--foxglove-port')],
   ['--state-dir <dir>', 'where memory and queued messages live; env BITMAR_STATE_DIR', 'stateDir'],
   ['--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'log.level'],
 ];

@@ -16,6 +16,7 @@ import { defaultConfigFiles, defaultModelPath, resolveStateDir } from '../paths.
 import type { Describer } from '../pipeline/describe-batch.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { createPipeline, type PipelineSettings } from '../pipeline/topology.js';
+import { createFoxgloveSink, type FoxgloveSink } from '../sinks/foxglove/foxglove-sink.js';
 import { createMcapRecorder } from '../sinks/recorder/mcap-recorder.js';
 import { NodeMetrics } from '../sinks/metrics/metrics.js';
 import { TerminalSink } from '../sinks/terminal/terminal-sink.js';
@@ -211,6 +212,19 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       }
     }
 
+    // Foxglove live view: off unless a port is given.
+    let foxglove: FoxgloveSink | null = null;
+    if (cfg.foxglove.port > 0) {
+      try {
+        const fg = await createFoxgloveSink({ port: cfg.foxglove.port, host: cfg.foxglove.host, imageRateHz: cfg.foxglove.imageRateHz });
+        foxglove = fg;
+        life.add('foxglove', () => fg.close());
+        say(`bitmar-node: Foxglove live view at ${fg.url}`);
+      } catch (e) {
+        log.warn(`Foxglove live view not started: ${(e as Error).message}`);
+      }
+    }
+
     // ROS 2: only behind the guard; its parameters may override the config.
     const ros2: NodeRos2 | null = await startRos2(cfg, {
       log,
@@ -253,7 +267,12 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     life.add('source', () => source.close());
     let frames$: Observable<Frame> = source.frames$;
     if (opts.frames !== undefined) frames$ = frames$.pipe(take(opts.frames));
-    frames$ = frames$.pipe(tap((f) => metrics.framesIn.inc({ source: f.source })));
+    frames$ = frames$.pipe(
+      tap((f) => {
+        metrics.framesIn.inc({ source: f.source });
+        foxglove?.frame(f);
+      }),
+    );
     const promptStreams: Observable<Prompt>[] = [];
     if (source.prompts$) promptStreams.push(source.prompts$);
     if (mqtt) promptStreams.push(mqtt.prompts$);
@@ -285,6 +304,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       mqtt?.sink.observe(ev);
       ros2?.sink.observe(ev);
       recorder?.observe(ev);
+      foxglove?.observe(ev);
       if (ev.type === 'caption') {
         captionsDone++;
         if (captionsDone % 10 === 1) {
@@ -313,6 +333,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     life.add('drop counters', () => sourceDrops.unsubscribe());
     const periodic = setInterval(() => {
       mqtt?.sink.metrics({ captions: captionsDone, ...terminal.status() });
+      foxglove?.metrics({ captions: captionsDone, ...terminal.status() });
       ros2?.publishDiagnostics();
     }, 5000);
     periodic.unref();

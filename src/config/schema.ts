@@ -135,6 +135,16 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    foxglove: z
+      .object({
+        /** Foxglove WebSocket live view port (frames, captions, memory, metrics); 0 = off. */
+        port: port.default(0),
+        host: z.string().default('127.0.0.1'),
+        /** Frames sent to Foxglove per second (downscaled JPEG). */
+        imageRateHz: z.number().min(0.1).max(30).default(2),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

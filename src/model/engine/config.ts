@@ -82,9 +82,27 @@ export function readStreamConfig(r: GgufReader, vocabSize: number): StreamConfig
       `${r.source}: general.architecture is ${found}; this engine runs "${STREAM_ARCH}" only`,
     );
   }
+  // Upper bounds keep a corrupt header from sizing huge buffers before the tensors are checked.
+  const MAX: Partial<Record<StreamHparamKey, number>> = {
+    image_size: 4096,
+    patch_size: 512,
+    embedding_length: 65536,
+    head_count: 1024,
+    feed_forward_length: 1 << 20,
+    'vision.block_count': 1024,
+    'text.block_count': 1024,
+    'fusion.block_count': 1024,
+    'decoder.block_count': 1024,
+    'text.context_length': 65536,
+    'decoder.max_caption_tokens': 4096,
+    'attention.sink_count': 64,
+    'attention.window_length': 65536,
+  };
   const u = (k: StreamHparamKey, min = 1): number => {
     const v = r.getUint(`${STREAM_ARCH}.${k}`);
     if (v < min) throw mismatch(r.source, `${STREAM_ARCH}.${k} = ${v} must be ≥ ${min}`);
+    const max = MAX[k];
+    if (max !== undefined && v > max) throw mismatch(r.source, `${STREAM_ARCH}.${k} = ${v} must be ≤ ${max}`);
     return v;
   };
   const f = (k: StreamHparamKey): number => {

@@ -124,7 +124,7 @@ export class Gpt2Tokenizer implements Tokenizer {
    * Streams text: bytes of a character split across tokens are held until it is complete.
    */
   streamDecoder(): StreamDecoder {
-    const td = new TextDecoder('utf-8');
+    const td = new TextDecoder('utf-8', { ignoreBOM: true });
     const bytes = new Uint8Array(1024);
     return {
       end: (): string => td.decode(),

@@ -29,7 +29,7 @@ export class NodeMetrics {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'bitmar_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'bitmar_' });
     this.loopDelay.enable();
   }
 
