@@ -90,6 +90,7 @@ export type DropReason =
   | 'sampled_out'
   | 'queue_full'
   | 'stale'
+  | 'superseded'
   | 'cancelled'
   | 'rate_limited'
   | 'unknown_topic';

@@ -50,8 +50,8 @@ export const configSchema = z
         batchSize: z.number().int().min(1).max(64).default(4),
         /** Longest wait to fill a batch, ms. */
         batchMaxWaitMs: z.number().min(0).max(60_000).default(250),
-        /** Frames waiting for the encoder beyond this are dropped, oldest first. */
-        queueLimit: z.number().int().min(1).max(1024).default(8),
+        /** Batches waiting for the encoder beyond this are dropped, oldest first (latest wins anyway). */
+        queueLimit: z.number().int().min(1).max(64).default(2),
         /** A caption never describes a frame older than this, ms. */
         maxFrameAgeMs: z.number().min(10).max(3_600_000).default(5000),
         /** What cancels a running generation: nothing, a new prompt, or a newer batch too. */

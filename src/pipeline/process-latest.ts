@@ -4,7 +4,7 @@ export interface ProcessLatestOptions<T> {
   /** Most items held while one is being processed; beyond it the oldest is dropped. */
   readonly limit: number;
   /** Called for each item that is never processed, with why. */
-  readonly onDrop: (item: T, reason: 'queue_full' | 'stale') => void;
+  readonly onDrop: (item: T, reason: 'queue_full' | 'stale' | 'superseded') => void;
   /** When true, a new item cancels (unsubscribes) the running one. */
   readonly cancelRunningOnNewer?: () => boolean;
   /** Checked when an item is about to start: a stale item is dropped instead. */
@@ -25,7 +25,7 @@ export function processLatest<T, R>(project: (item: T) => Observable<R>, options
       const startNext = (): void => {
         while (!active && pending.length > 0) {
           const item = pending.pop() as T; // newest first
-          for (const older of pending.splice(0)) options.onDrop(older, 'stale');
+          for (const older of pending.splice(0)) options.onDrop(older, 'superseded');
           if (options.isStale?.(item)) {
             options.onDrop(item, 'stale');
             continue;

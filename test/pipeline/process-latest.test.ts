@@ -24,7 +24,7 @@ function jobs() {
 }
 
 describe('processLatest', () => {
-  it('processes the newest pending item next and drops older ones as stale', () => {
+  it('processes the newest pending item next and drops older ones as superseded', () => {
     const j = jobs();
     const src = new Subject<number>();
     const out: number[] = [];
@@ -36,7 +36,7 @@ describe('processLatest', () => {
     assert.deepEqual(j.started, [1]);
     j.finish(1);
     assert.deepEqual(j.started, [1, 3]);
-    assert.deepEqual(drops, [[2, 'stale']]);
+    assert.deepEqual(drops, [[2, 'superseded']]);
     j.finish(3);
     assert.deepEqual(out, [10, 30]);
   });
