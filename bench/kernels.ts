@@ -1,37 +1,68 @@
 // Kernel benchmark: ternary GEMV/GEMM GMAC/s of the native ISAs and the TypeScript path.
-//   node --import tsx bench/kernels.ts [--quick] [--scheme i8|u8] [--ts-m 1,4]
-// Shapes: square 512..3072 and the output layer 128×50,257 (rows × cols = 50,257 × 128), M = 1, 4, 16, 64.
-// Timing (shared 2-core machine, docs/performance.md "How to measure"): every sample reports process
-// CPU time (the thread is often descheduled; wall time is shown alongside). Native vs TypeScript is
-// interleaved A-B-B-A in this process and summarised as the median of per-pair ratios. Peak: the
-// addon's dependent add chain gives the clock; % of peak uses 64 int8 MACs a cycle (two 32-byte
-// vpmaddubsw or vpdpbusd a cycle on Zen 3/4).
-import { execSync } from 'node:child_process';
-import { cpuUsage, hrtime } from 'node:process';
+//   node --import tsx bench/kernels.ts [--quick] [--scheme i8|u8] [--ts-m 1,4]     (or through bench/run.ts)
+// Shapes (rows × cols): the BitMar ones (d→d 128×128, FFN 256/512×128 and 128×256/512, the output layer
+// 50,257×128) and the generic square 512..3072; M = 1, 4, 16, 64 tokens. Every figure comes from this
+// process's CPU time (wall time alongside); native vs TypeScript is interleaved A-B-B-A on the same
+// weights and summarised as the median of the per-pair ratios. % of peak uses the clock measured in
+// this run × 64 int8 MACs a cycle (bench/machine.ts).
+import { pathToFileURL } from 'node:url';
 
 import type { Kernels, TernaryMatrix } from '../src/model/kernels.js';
 import { tsKernels } from '../src/model/kernels-ts.js';
-import { createNativeKernels, loadNativeAddon } from '../src/model/kernels-native.js';
+import { createNativeKernels, loadNativeAddon, type NativeAddon } from '../src/model/kernels-native.js';
+import { abba, fmt, medianSample, repsFor, timePerCall } from './measure.js';
+import { machineInfo } from './machine.js';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const argValue = (name: string, dflt: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? args[i + 1]! : dflt;
-};
-const scheme = argValue('--scheme', 'i8') === 'u8' ? 'bitlinearU8' : 'bitlinearI8';
-const tsMs = new Set(argValue('--ts-m', '1,4').split(',').map(Number));
-const MACS_PER_CYCLE = 64;
+export interface KernelShape {
+  readonly name: string;
+  readonly rows: number;
+  readonly cols: number;
+}
 
-const SHAPES: ReadonlyArray<readonly [rows: number, cols: number]> = quick
-  ? [[1024, 1024], [50257, 128]]
-  : [[512, 512], [1024, 1024], [2048, 2048], [3072, 3072], [50257, 128]];
-const MS = quick ? [1, 16] : [1, 4, 16, 64];
+export const BITMAR_SHAPES: readonly KernelShape[] = [
+  { name: 'attn d→d', rows: 128, cols: 128 },
+  { name: 'ffn up (Shapes)', rows: 256, cols: 128 },
+  { name: 'ffn down (Shapes)', rows: 128, cols: 256 },
+  { name: 'ffn up (14M)', rows: 512, cols: 128 },
+  { name: 'ffn down (14M)', rows: 128, cols: 512 },
+  { name: 'output layer', rows: 50257, cols: 128 },
+];
+export const GENERIC_SHAPES: readonly KernelShape[] = [512, 1024, 2048, 3072].map((n) => ({ name: `${n}²`, rows: n, cols: n }));
 
-function randomCodes(rows: number, cols: number): Uint8Array {
+export interface KernelOptions {
+  readonly quick: boolean;
+  readonly scheme: 'bitlinearI8' | 'bitlinearU8';
+  /** M values at which the TypeScript kernels run (interleaved A-B-B-A against the default ISA). */
+  readonly tsMs: ReadonlySet<number>;
+  readonly peakGmacs: number;
+  readonly log: (line: string) => void;
+}
+
+export interface KernelCell {
+  readonly gmacs: number;
+  readonly msPerCall: number;
+  readonly wallMsPerCall: number;
+}
+
+export interface KernelRow {
+  readonly shape: string;
+  readonly rows: number;
+  readonly cols: number;
+  readonly m: number;
+  /** By ISA name ("native-avx2", …). */
+  readonly native: Readonly<Record<string, KernelCell>>;
+  /** % of the calibrated peak reached by the default ISA. */
+  readonly pctPeak: number;
+  readonly typescript?: KernelCell;
+  /** Median A-B-B-A ratio TypeScript time / default native time. */
+  readonly vsTypescript?: number;
+}
+
+/** Random t2-row-v1 codes (deterministic). */
+export function randomCodes(rows: number, cols: number, seed = 12345): Uint8Array {
   const rb = (cols + 3) >> 2;
   const c = new Uint8Array(rows * rb);
-  let s = 12345;
+  let s = seed;
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < rb * 4; j++) {
       s = (Math.imul(s, 1103515245) + 12345) >>> 0;
@@ -42,96 +73,84 @@ function randomCodes(rows: number, cols: number): Uint8Array {
   return c;
 }
 
-interface Sample {
-  cpuMs: number;
-  wallMs: number;
-}
-
-/** Runs `fn` `reps` times; returns CPU and wall milliseconds per call. */
-function sample(fn: () => void, reps: number): Sample {
-  const c0 = cpuUsage();
-  const t0 = hrtime.bigint();
-  for (let i = 0; i < reps; i++) fn();
-  const wall = Number(hrtime.bigint() - t0) / 1e6;
-  const c = cpuUsage(c0);
-  return { cpuMs: (c.user + c.system) / 1e3 / reps, wallMs: wall / reps };
-}
-
-/** Repetitions so that one sample takes about `targetMs` of CPU. */
-function repsFor(fn: () => void, targetMs: number): number {
-  fn();
-  const one = sample(fn, 1).cpuMs || 0.001;
-  return Math.max(1, Math.round(targetMs / one));
-}
-
-const median = (a: number[]): number => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-function bench(k: Kernels, w: TernaryMatrix, x: Float32Array, m: number, y: Float32Array): () => void {
+function call(k: Kernels, scheme: KernelOptions['scheme'], w: TernaryMatrix, x: Float32Array, m: number, y: Float32Array): () => void {
   return () => k[scheme](w, x, m, y);
 }
 
-const addon = loadNativeAddon();
-const info = addon.kernelInfo();
-const ghz = Math.max(...[0, 1, 2].map(() => addon.benchClockGhz(25e6)));
-const peak = ghz * MACS_PER_CYCLE;
-let flags = '';
-try {
-  flags = execSync("lscpu | grep -o -E 'avx2|avx512_vnni|avx_vnni|avx512f' | sort -u | tr '\\n' ' '", { encoding: 'utf8' }).trim();
-} catch {
-  flags = '?';
-}
-console.log(`bitmar kernels bench — scheme ${scheme}, node ${process.version}, ISAs ${info.available.join(',')} (default ${info.isa})`);
-console.log(`cpu flags: ${flags}; clock ${ghz.toFixed(2)} GHz (dependent add chain); peak ${peak.toFixed(0)} GMAC/s at ${MACS_PER_CYCLE} MAC/cycle; 1 thread`);
-console.log('GMAC/s and ms are per call from CPU time (wall in brackets); vs-ts = median of A-B-B-A pair ratios\n');
-
-const natives = info.available.map((isa) => createNativeKernels(addon, isa));
-const header = ['shape rows×cols', 'M', ...natives.map((n) => n.name), '% peak', 'typescript', 'vs-ts'];
-console.log(header.join(' | '));
-for (const [rows, cols] of SHAPES) {
-  const codes = randomCodes(rows, cols);
-  const ws = natives.map((n) => n.packTernary(codes, rows, cols, 0.01));
-  const runTs = [...MS].some((m) => tsMs.has(m));
-  const wt = runTs ? tsKernels.packTernary(codes, rows, cols, 0.01) : null;
-  for (const m of MS) {
-    const x = new Float32Array(m * cols).map((_, i) => Math.sin(i * 0.37) * 3);
-    const y = new Float32Array(m * rows);
-    const macs = rows * cols * m;
-    const cells: string[] = [];
-    let best = 0;
-    for (let i = 0; i < natives.length; i++) {
-      const fn = bench(natives[i]!, ws[i]!, x, m, y);
-      const reps = repsFor(fn, quick ? 10 : 25);
-      const s = [0, 1, 2, 3, 4].map(() => sample(fn, reps));
-      const cpu = median(s.map((v) => v.cpuMs));
-      const wall = median(s.map((v) => v.wallMs));
-      const gmacs = macs / cpu / 1e6;
-      if (i === 0) best = gmacs;
-      cells.push(`${gmacs.toFixed(1)} GMAC/s ${cpu.toFixed(4)} ms [${wall.toFixed(4)}]`);
-    }
-    let tsCell = '-';
-    let ratioCell = '-';
-    if (wt && tsMs.has(m)) {
-      // A-B-B-A: A = default native ISA, B = TypeScript; ratio = TS time / native time per pair.
-      const a = bench(natives[0]!, ws[0]!, x, m, y);
-      const b = bench(tsKernels, wt, x, m, y);
-      const repsA = repsFor(a, 10);
-      const ratios: number[] = [];
-      const tsTimes: number[] = [];
-      for (let p = 0; p < (quick ? 2 : 3); p++) {
-        const a1 = sample(a, repsA).cpuMs;
-        const b1 = sample(b, 1).cpuMs;
-        const b2 = sample(b, 1).cpuMs;
-        const a2 = sample(a, repsA).cpuMs;
-        ratios.push(b1 / a1, b2 / a2);
-        tsTimes.push(b1, b2);
+/** Measures every shape × M on every native ISA (scalar only where it finishes quickly) and the TypeScript path. */
+export async function benchKernels(addon: NativeAddon, shapes: readonly KernelShape[], ms: readonly number[], o: KernelOptions): Promise<KernelRow[]> {
+  const info = addon.kernelInfo();
+  const natives = info.available.map((isa) => createNativeKernels(addon, isa));
+  const out: KernelRow[] = [];
+  o.log(['shape (rows×cols)', 'M', ...natives.map((n) => `${n.name} GMAC/s, ms`), '% peak', 'typescript GMAC/s, ms', 'native/ts'].join(' | '));
+  for (const sh of shapes) {
+    const codes = randomCodes(sh.rows, sh.cols);
+    const ws = natives.map((n) => n.packTernary(codes, sh.rows, sh.cols, 0.01));
+    const wt = ms.some((m) => o.tsMs.has(m)) ? tsKernels.packTernary(codes, sh.rows, sh.cols, 0.01) : null;
+    for (const m of ms) {
+      const x = new Float32Array(m * sh.cols).map((_, i) => Math.sin(i * 0.37) * 3);
+      const y = new Float32Array(m * sh.rows);
+      const macs = sh.rows * sh.cols * m;
+      const native: Record<string, KernelCell> = {};
+      const cells: string[] = [];
+      natives.forEach((nk, i) => {
+        const isScalar = nk.name === 'native-scalar';
+        if (isScalar && macs > (o.quick ? 2e6 : 2e7)) {
+          cells.push('-');
+          return;
+        }
+        const fn = call(nk, o.scheme, ws[i]!, x, m, y);
+        const s = medianSample(fn, repsFor(fn, o.quick ? 8 : 25), o.quick ? 3 : 5);
+        native[nk.name] = { gmacs: macs / s.cpuMs / 1e6, msPerCall: s.cpuMs, wallMsPerCall: s.wallMs };
+        cells.push(`${fmt(macs / s.cpuMs / 1e6)} ${s.cpuMs.toFixed(4)}`);
+      });
+      const best = native[natives[0]!.name]!;
+      const pctPeak = (100 * best.gmacs) / o.peakGmacs;
+      let typescript: KernelCell | undefined;
+      let vsTypescript: number | undefined;
+      if (wt && o.tsMs.has(m)) {
+        const a = call(natives[0]!, o.scheme, ws[0]!, x, m, y);
+        const b = call(tsKernels, o.scheme, wt, x, m, y);
+        const repsA = repsFor(a, 10);
+        const repsB = Math.max(1, repsFor(b, 30));
+        const r = await abba(() => timePerCall(a, repsA).cpuMs, () => timePerCall(b, repsB).cpuMs, o.quick ? 1 : 2);
+        const tsMs = [...r.b].sort((p, q) => p - q)[r.b.length >> 1]!;
+        typescript = { gmacs: macs / tsMs / 1e6, msPerCall: tsMs, wallMsPerCall: NaN };
+        vsTypescript = r.ratio;
       }
-      const tsMsCall = median(tsTimes);
-      tsCell = `${(macs / tsMsCall / 1e6).toFixed(2)} GMAC/s ${tsMsCall.toFixed(2)} ms`;
-      ratioCell = `${median(ratios).toFixed(0)}×`;
+      out.push({ shape: sh.name, rows: sh.rows, cols: sh.cols, m, native, pctPeak, typescript, vsTypescript });
+      o.log([`${sh.name} ${sh.rows}×${sh.cols}`, String(m), ...cells, `${fmt(pctPeak, 0)}%`,
+        typescript ? `${fmt(typescript.gmacs, 2)} ${typescript.msPerCall.toFixed(3)}` : '-', vsTypescript ? `${fmt(vsTypescript, 0)}×` : '-'].join(' | '));
     }
-    console.log([`${rows}×${cols}`, String(m), ...cells, `${((100 * best) / peak).toFixed(0)}%`, tsCell, ratioCell].join(' | '));
   }
+  return out;
+}
+
+// ---- standalone CLI ----
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const arg = (name: string, dflt: string): string => {
+    const i = args.indexOf(name);
+    return i >= 0 && i + 1 < args.length ? args[i + 1]! : dflt;
+  };
+  const addon = loadNativeAddon();
+  const mach = machineInfo(addon);
+  console.log(`bitmar kernels bench — node ${mach.node}, ISAs ${mach.isas.join(',')} (default ${mach.isa}); ${mach.cpu}`);
+  console.log(`flags: ${mach.flags}; clock ${mach.clockGhz.toFixed(2)} GHz; peak ${mach.peakGmacs.toFixed(0)} GMAC/s; 1 thread; CPU-time figures\n`);
+  await benchKernels(addon, quick ? [BITMAR_SHAPES[0]!, BITMAR_SHAPES[5]!, GENERIC_SHAPES[1]!] : [...BITMAR_SHAPES, ...GENERIC_SHAPES], quick ? [1, 16] : [1, 4, 16, 64], {
+    quick,
+    scheme: arg('--scheme', 'i8') === 'u8' ? 'bitlinearU8' : 'bitlinearI8',
+    tsMs: new Set(arg('--ts-m', '1').split(',').map(Number)),
+    peakGmacs: mach.peakGmacs,
+    log: (l) => console.log(l),
+  });
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
 }

@@ -2,13 +2,22 @@
 // Every bad argument throws a TypeError/RangeError with code BITMAR_ERR_NATIVE_ARGUMENT (never aborts).
 // Context-aware (Napi::Addon): per-environment state only, so it loads in any number of worker_threads.
 // The calls are synchronous on purpose: the engine runs inside a worker_thread, so the main event
-// loop never waits on them, and one crossing per matrix costs well under a microsecond.
+// loop never waits on them, and one crossing costs well under a microsecond.
 //
 // Exports (TypeScript view in src/model/kernels-native.ts):
 //   packTernary(codes: Uint8Array, rows, cols): handle            t2-row-v1 → tq2x8 (ternary/format.h)
 //   bitlinearI8(isa, handle, scale, x, m, y, bias | null): void    int8 per token (bitmar-stream §2)
 //   bitlinearU8(isa, handle, scale, x, m, y, bias | null): void    uint8 per tensor (R1, spec §4)
 //   matmulF32(isa, w, n, k, x, m, y, bias | null): void           fp32 y = x·wᵀ + b (y must not overlap x, w)
+//   layerNorm(isa, x, m, d, w, b, eps, out): void                  norm/norm.h (out may alias x)
+//   gelu(isa, x, n): void                                           activation/activation.h, in place
+//   softmax(isa, x, n): void                                        in place on x[0..n)
+//   attention(isa, q, mq, k, kRows | null, v, vRows | null, nKeys, heads, headDim, out): void
+//                                                                   attention/attention.h
+//   argmax(isa, x, n): number                                       sample/sample.h
+//   mathF64(isa, op, x, y): void                                    op "exp" | "tanh" on Float64Arrays (tests)
+//   createDecoder(spec): handle; decodeStep(isa, handle, token, xRows, logits): number
+//                                                                   decode/decoder-step.h (addon-decoder.cc)
 //   kernelInfo(): { isa, available, arch }                          throws if BITMAR_KERNELS is unsupported
 //   isaIndex(name): number                                          the `isa` argument of the calls above
 //   benchClockGhz(iters): number                                    core clock from a dependent add chain (bench/)
@@ -18,65 +27,14 @@
 #include <cmath>
 #include <string>
 
+#include "addon-args.h"
+#include "addon-decoder.h"
 #include "dispatch.h"
 #include "notify/notify.h"
 #include "ternary/bitlinear.h"
 #include "ternary/format.h"
 
 namespace bitmar {
-
-namespace {
-
-// Marks externals made by packTernary, so a foreign External is rejected instead of misread.
-constexpr napi_type_tag kTqMatrixTag = {0x6269746d61722d74ULL, 0x71327838766d3031ULL};
-
-enum class tq_err_kind { kType, kRange };
-
-Napi::Value tq_throw(Napi::Env env, tq_err_kind kind, const std::string& msg) {
-  Napi::Error e = kind == tq_err_kind::kType ? Napi::Error(Napi::TypeError::New(env, msg))
-                                              : Napi::Error(Napi::RangeError::New(env, msg));
-  e.Set("code", Napi::String::New(env, "BITMAR_ERR_NATIVE_ARGUMENT"));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-// Reads a positive integer ≤ max; on failure throws and returns false.
-bool tq_arg_int(const Napi::CallbackInfo& info, size_t i, const char* name, long long max, long long* out) {
-  if (i >= info.Length() || !info[i].IsNumber()) {
-    tq_throw(info.Env(), tq_err_kind::kType, std::string(name) + " must be a number");
-    return false;
-  }
-  const double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!(v >= 1 && v <= static_cast<double>(max) && std::floor(v) == v)) {
-    tq_throw(info.Env(), tq_err_kind::kRange, std::string(name) + " must be an integer in [1, " + std::to_string(max) + "], got " + std::to_string(v));
-    return false;
-  }
-  *out = static_cast<long long>(v);
-  return true;
-}
-
-// Reads a typed array of `type` with at least `min_len` elements (null/undefined allowed when optional).
-template <typename T>
-bool tq_arg_array(const Napi::CallbackInfo& info, size_t i, const char* name, napi_typedarray_type type, long long min_len,
-                  bool optional, T** out) {
-  *out = nullptr;
-  if (optional && (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined())) return true;
-  const char* tname = type == napi_float32_array ? "Float32Array" : "Uint8Array";
-  if (i >= info.Length() || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type) {
-    tq_throw(info.Env(), tq_err_kind::kType, std::string(name) + " must be a " + tname + (optional ? " or null" : ""));
-    return false;
-  }
-  Napi::TypedArray a = info[i].As<Napi::TypedArray>();
-  if (static_cast<long long>(a.ElementLength()) < min_len) {
-    tq_throw(info.Env(), tq_err_kind::kRange,
-             std::string(name) + " holds " + std::to_string(a.ElementLength()) + " elements, needs at least " + std::to_string(min_len));
-    return false;
-  }
-  *out = reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
-  return true;
-}
-
-}  // namespace
 
 class BitmarNative : public Napi::Addon<BitmarNative> {
  public:
@@ -87,6 +45,14 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
                              InstanceMethod("bitlinearI8", &BitmarNative::BitlinearI8),
                              InstanceMethod("bitlinearU8", &BitmarNative::BitlinearU8),
                              InstanceMethod("matmulF32", &BitmarNative::MatmulF32),
+                             InstanceMethod("layerNorm", &BitmarNative::LayerNorm),
+                             InstanceMethod("gelu", &BitmarNative::Gelu),
+                             InstanceMethod("softmax", &BitmarNative::Softmax),
+                             InstanceMethod("attention", &BitmarNative::Attention),
+                             InstanceMethod("argmax", &BitmarNative::Argmax),
+                             InstanceMethod("mathF64", &BitmarNative::MathF64),
+                             InstanceMethod("createDecoder", &BitmarNative::CreateDecoder),
+                             InstanceMethod("decodeStep", &BitmarNative::DecodeStep),
                              InstanceMethod("kernelInfo", &BitmarNative::KernelInfo),
                              InstanceMethod("isaIndex", &BitmarNative::IsaIndex),
                              InstanceMethod("benchClockGhz", &BitmarNative::BenchClockGhz),
@@ -133,7 +99,7 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
   template <typename Run>
   Napi::Value Bitlinear(const Napi::CallbackInfo& info, Run run) {
     Napi::Env env = info.Env();
-    const tq_kernel_table* t = Table(info, 0);
+    const isa_kernels* t = Table(info, 0);
     if (!t) return env.Undefined();
     if (info.Length() < 2 || !info[1].IsExternal() || !info[1].As<Napi::External<tq_matrix>>().CheckTypeTag(&kTqMatrixTag)) {
       return tq_throw(env, tq_err_kind::kType, "w must be a handle returned by packTernary");
@@ -150,7 +116,7 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
         !tq_arg_array(info, 6, "bias", napi_float32_array, w.rows, true, &bias)) {
       return env.Undefined();
     }
-    run(*t, w, static_cast<float>(scale), x, static_cast<int>(m), bias, y);
+    run(t->tq, w, static_cast<float>(scale), x, static_cast<int>(m), bias, y);
     return env.Undefined();
   }
 
@@ -159,7 +125,7 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
 
   Napi::Value MatmulF32(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const tq_kernel_table* t = Table(info, 0);
+    const isa_kernels* t = Table(info, 0);
     if (!t) return env.Undefined();
     long long n, k, m;
     if (!tq_arg_int(info, 2, "n", 1LL << 30, &n) || !tq_arg_int(info, 3, "k", 1LL << 30, &k) || !tq_arg_int(info, 5, "m", 1LL << 30, &m)) {
@@ -170,8 +136,107 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
         !tq_arg_array(info, 6, "y", napi_float32_array, m * n, false, &y) || !tq_arg_array(info, 7, "bias", napi_float32_array, n, true, &bias)) {
       return env.Undefined();
     }
-    t->matmul_f32(w, static_cast<int>(n), static_cast<int>(k), x, static_cast<int>(m), bias, y);
+    t->tq.matmul_f32(w, static_cast<int>(n), static_cast<int>(k), x, static_cast<int>(m), bias, y);
     return env.Undefined();
+  }
+
+  Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const isa_kernels* t = Table(info, 0);
+    long long m, d;
+    if (!t || !tq_arg_int(info, 2, "m", 1LL << 30, &m) || !tq_arg_int(info, 3, "d", 1LL << 30, &d)) return env.Undefined();
+    float *x, *w, *b, *out;
+    if (!tq_arg_array(info, 1, "x", napi_float32_array, m * d, false, &x) || !tq_arg_array(info, 4, "w", napi_float32_array, d, false, &w) ||
+        !tq_arg_array(info, 5, "b", napi_float32_array, d, false, &b) || !tq_arg_array(info, 7, "out", napi_float32_array, m * d, false, &out)) {
+      return env.Undefined();
+    }
+    if (info.Length() < 7 || !info[6].IsNumber() || !std::isfinite(info[6].As<Napi::Number>().DoubleValue())) {
+      return tq_throw(env, tq_err_kind::kType, "eps must be a finite number");
+    }
+    t->nrm.layer_norm_f32(x, static_cast<int>(m), static_cast<int>(d), w, b, info[6].As<Napi::Number>().DoubleValue(), out);
+    return env.Undefined();
+  }
+
+  Napi::Value Gelu(const Napi::CallbackInfo& info) {
+    const isa_kernels* t = Table(info, 0);
+    long long n;
+    float* x;
+    if (!t || !tq_arg_int(info, 2, "n", 1LL << 40, &n) || !tq_arg_array(info, 1, "x", napi_float32_array, n, false, &x)) return info.Env().Undefined();
+    t->act.gelu_f32(x, static_cast<size_t>(n));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Softmax(const Napi::CallbackInfo& info) {
+    const isa_kernels* t = Table(info, 0);
+    long long n;
+    float* x;
+    if (!t || !tq_arg_int(info, 2, "n", 1LL << 30, &n) || !tq_arg_array(info, 1, "x", napi_float32_array, n, false, &x)) return info.Env().Undefined();
+    t->act.softmax_f32(x, static_cast<int>(n));
+    return info.Env().Undefined();
+  }
+
+  // attention(isa, q, mq, k, kRows, v, vRows, nKeys, heads, headDim, out): every row index is checked.
+  Napi::Value Attention(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const isa_kernels* t = Table(info, 0);
+    long long mq, n_keys, heads, hd;
+    if (!t || !tq_arg_int(info, 2, "mq", 1LL << 30, &mq) || !tq_arg_int(info, 7, "nKeys", 1LL << 30, &n_keys) ||
+        !tq_arg_int(info, 8, "heads", 1LL << 16, &heads) || !tq_arg_int(info, 9, "headDim", 1LL << 16, &hd)) {
+      return env.Undefined();
+    }
+    const long long d = heads * hd;
+    float *q, *k, *v, *out;
+    int32_t *k_rows, *v_rows;
+    long long k_len = 0, v_len = 0;
+    if (!tq_arg_array(info, 1, "q", napi_float32_array, mq * d, false, &q) ||
+        !tq_value_array(env, info[3], "k", napi_float32_array, d, false, &k, &k_len) ||
+        !tq_arg_array(info, 4, "kRows", napi_int32_array, n_keys, true, &k_rows) ||
+        !tq_value_array(env, info[5], "v", napi_float32_array, d, false, &v, &v_len) ||
+        !tq_arg_array(info, 6, "vRows", napi_int32_array, n_keys, true, &v_rows) ||
+        !tq_arg_array(info, 10, "out", napi_float32_array, mq * d, false, &out)) {
+      return env.Undefined();
+    }
+    const long long k_rows_avail = k_len / d, v_rows_avail = v_len / d;
+    for (long long i = 0; i < n_keys; i++) {
+      const long long kr = k_rows ? k_rows[i] : i, vr = v_rows ? v_rows[i] : i;
+      if (kr < 0 || kr >= k_rows_avail || vr < 0 || vr >= v_rows_avail) {
+        return tq_throw(env, tq_err_kind::kRange, "key " + std::to_string(i) + " reads row " + std::to_string(kr) + " of k / " + std::to_string(vr) +
+                                                      " of v, which hold " + std::to_string(k_rows_avail) + " / " + std::to_string(v_rows_avail) + " rows");
+      }
+    }
+    t->attn.attend_f32({q, static_cast<int>(mq), k, k_rows, v, v_rows, static_cast<int>(n_keys), static_cast<int>(heads), static_cast<int>(hd), out});
+    return env.Undefined();
+  }
+
+  Napi::Value Argmax(const Napi::CallbackInfo& info) {
+    const isa_kernels* t = Table(info, 0);
+    long long n;
+    float* x;
+    if (!t || !tq_arg_int(info, 2, "n", 1LL << 31, &n) || !tq_arg_array(info, 1, "x", napi_float32_array, n, false, &x)) return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), t->smp.argmax_f32(x, static_cast<int>(n)));
+  }
+
+  Napi::Value MathF64(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const isa_kernels* t = Table(info, 0);
+    if (!t) return env.Undefined();
+    const std::string op = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+    if (op != "exp" && op != "tanh") return tq_throw(env, tq_err_kind::kRange, "op must be \"exp\" or \"tanh\"");
+    double *x, *y;
+    long long n = 0;
+    if (!tq_value_array(env, info.Length() > 2 ? info[2] : env.Undefined(), "x", napi_float64_array, 0, false, &x, &n) ||
+        !tq_arg_array(info, 3, "y", napi_float64_array, n, false, &y)) {
+      return env.Undefined();
+    }
+    (op == "exp" ? t->act.exp_f64 : t->act.tanh_f64)(x, static_cast<size_t>(n), y);
+    return env.Undefined();
+  }
+
+  Napi::Value CreateDecoder(const Napi::CallbackInfo& info) { return decoder_create(info); }
+
+  Napi::Value DecodeStep(const Napi::CallbackInfo& info) {
+    const isa_kernels* t = Table(info, 0);
+    return t ? decoder_step(info, *t) : info.Env().Undefined();
   }
 
   Napi::Value KernelInfo(const Napi::CallbackInfo& info) {
@@ -202,8 +267,8 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
   }
 
   // The resolved table for argument `i` (an index from isaIndex); throws and returns null when invalid.
-  const tq_kernel_table* Table(const Napi::CallbackInfo& info, size_t i) {
-    const tq_kernel_table* t = nullptr;
+  const isa_kernels* Table(const Napi::CallbackInfo& info, size_t i) {
+    const isa_kernels* t = nullptr;
     if (i < info.Length() && info[i].IsNumber()) {
       const double v = info[i].As<Napi::Number>().DoubleValue();
       if (v >= 0 && v < dispatch_isa_count() && std::floor(v) == v) t = dispatch_table(static_cast<int>(v));

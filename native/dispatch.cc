@@ -18,12 +18,13 @@ namespace bitmar {
 namespace {
 
 struct tq_isa_set {
-  std::vector<tq_kernel_table> tables;  // available, best first, null entries resolved
+  std::vector<isa_kernels> tables;  // available, best first, null entries resolved
 };
 
-// Every ISA built for this architecture, best first, with whether this CPU runs it.
+// Every ISA built for this architecture, best first, with whether this CPU runs it. Families an ISA
+// does not implement stay null here (value-initialised) and are filled from the ISA below.
 struct tq_candidate {
-  const tq_kernel_table* table;
+  isa_kernels table;
   bool supported;
 };
 
@@ -34,8 +35,13 @@ std::vector<tq_candidate> tq_candidates() {
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool vnni = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                     __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
-  c.push_back({&tq_table_avx512vnni, vnni});
-  c.push_back({&tq_table_avx2, avx2});
+  isa_kernels k512{};
+  k512.isa = "avx512-vnni";
+  k512.tq = tq_table_avx512vnni;
+  k512.act = act_table_avx512vnni;
+  k512.attn = attn_table_avx512vnni;  // the other entries and families: AVX2's
+  c.push_back({k512, vnni});
+  c.push_back({{"avx2", tq_table_avx2, act_table_avx2, nrm_table_avx2, attn_table_avx2, smp_table_avx2}, avx2});
 #endif
 #if defined(__aarch64__)
 #if defined(__linux__)
@@ -43,29 +49,45 @@ std::vector<tq_candidate> tq_candidates() {
 #else
   const bool dotprod = false;
 #endif
-  c.push_back({&tq_table_neon_dotprod, dotprod});
+  isa_kernels neon{};
+  neon.isa = "neon-dotprod";
+  neon.tq = tq_table_neon_dotprod;  // the other families: scalar
+  c.push_back({neon, dotprod});
 #endif
-  c.push_back({&tq_table_scalar, true});
+  c.push_back({{"scalar", tq_table_scalar, act_table_scalar, nrm_table_scalar, attn_table_scalar, smp_table_scalar}, true});
   return c;
 }
 
-// Fills a null entry of `t` from `lower` (the next resolved ISA down).
-void tq_fill_from(tq_kernel_table* t, const tq_kernel_table& lower) {
-  if (!t->quant_row_i8) t->quant_row_i8 = lower.quant_row_i8;
-  if (!t->minmax_f32) t->minmax_f32 = lower.minmax_f32;
-  if (!t->quant_row_u8) t->quant_row_u8 = lower.quant_row_u8;
-  if (!t->gemm_i8) t->gemm_i8 = lower.gemm_i8;
-  if (!t->gemm_u8) t->gemm_u8 = lower.gemm_u8;
-  if (!t->matmul_f32) t->matmul_f32 = lower.matmul_f32;
+template <typename F>
+void tq_fill(F*& entry, F* lower) {
+  if (!entry) entry = lower;
+}
+
+// Fills every null entry of `t` from `lower` (the next resolved ISA down).
+void tq_fill_from(isa_kernels* t, const isa_kernels& lower) {
+  tq_fill(t->tq.quant_row_i8, lower.tq.quant_row_i8);
+  tq_fill(t->tq.minmax_f32, lower.tq.minmax_f32);
+  tq_fill(t->tq.quant_row_u8, lower.tq.quant_row_u8);
+  tq_fill(t->tq.gemm_i8, lower.tq.gemm_i8);
+  tq_fill(t->tq.gemm_u8, lower.tq.gemm_u8);
+  tq_fill(t->tq.matmul_f32, lower.tq.matmul_f32);
+  tq_fill(t->act.gelu_f32, lower.act.gelu_f32);
+  tq_fill(t->act.softmax_f32, lower.act.softmax_f32);
+  tq_fill(t->act.exp_f64, lower.act.exp_f64);
+  tq_fill(t->act.tanh_f64, lower.act.tanh_f64);
+  tq_fill(t->nrm.layer_norm_f32, lower.nrm.layer_norm_f32);
+  tq_fill(t->attn.attend_f32, lower.attn.attend_f32);
+  tq_fill(t->attn.rope_f32, lower.attn.rope_f32);
+  tq_fill(t->smp.argmax_f32, lower.smp.argmax_f32);
 }
 
 const tq_isa_set& tq_isas() {
   static const tq_isa_set set = [] {
     tq_isa_set s;
     std::vector<tq_candidate> c = tq_candidates();
-    std::vector<tq_kernel_table> resolved(c.size());
+    std::vector<isa_kernels> resolved(c.size());
     for (size_t i = c.size(); i-- > 0;) {
-      resolved[i] = *c[i].table;
+      resolved[i] = c[i].table;
       if (i + 1 < c.size()) tq_fill_from(&resolved[i], resolved[i + 1]);
     }
     for (size_t i = 0; i < c.size(); i++) {
@@ -80,7 +102,7 @@ const tq_isa_set& tq_isas() {
 
 int dispatch_isa_count() { return static_cast<int>(tq_isas().tables.size()); }
 
-const tq_kernel_table* dispatch_table(int index) {
+const isa_kernels* dispatch_table(int index) {
   const tq_isa_set& s = tq_isas();
   return index >= 0 && index < static_cast<int>(s.tables.size()) ? &s.tables[index] : nullptr;
 }

@@ -1,17 +1,31 @@
-// Runtime ISA dispatch for the kernel families: CPU features are read once, and every ISA this build
+// Runtime ISA dispatch for the kernel families (ternary, activation, norm, attention, sample): CPU features are read once, and every ISA this build
 // and this CPU support gets one resolved table of function pointers (null entries filled from the next
 // ISA down, then scalar). Tables are immutable after the first call; no Node-API here.
 #pragma once
 #include <string>
 
+#include "activation/activation.h"
+#include "attention/attention.h"
+#include "norm/norm.h"
+#include "sample/sample.h"
 #include "ternary/format.h"
 
 namespace bitmar {
 
+// One ISA's kernels, every family (a null entry of a family table is filled from the next ISA down).
+struct isa_kernels {
+  const char* isa;
+  tq_kernel_table tq;      // ternary/
+  act_kernel_table act;    // activation/
+  nrm_kernel_table nrm;    // norm/
+  attn_kernel_table attn;  // attention/
+  smp_kernel_table smp;    // sample/
+};
+
 // Number of available ISAs (≥ 1: scalar is always last).
 int dispatch_isa_count();
 // Resolved table of available ISA `index` (0 = best); null when out of range.
-const tq_kernel_table* dispatch_table(int index);
+const isa_kernels* dispatch_table(int index);
 // Index of the available ISA called `name` ("neon" is accepted for "neon-dotprod"); −1 when absent.
 int dispatch_find(const std::string& name);
 // The ISA to use by default: BITMAR_KERNELS when set, else 0 (the best). When BITMAR_KERNELS names an

@@ -2,6 +2,7 @@
 // each OS thread) gets its own, reused across calls, so nothing is allocated per call once warm.
 #include "bitlinear.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "quant-common.h"
@@ -54,6 +55,25 @@ void tq_bitlinear_i8(const tq_kernel_table& t, const tq_matrix& w, float sw, con
   }
   const tq_acts_i8 a{q, s.qsum.data(), s.scale.data()};
   t.gemm_i8(w, a, m, bias, y);
+}
+
+void tq_quantize_i8(const tq_kernel_table& t, const float* x, int cols, int cols_padded, tq_token_i8* out) {
+  if (out->q.size() < static_cast<size_t>(cols_padded)) out->q.resize(cols_padded);
+  out->sx = t.quant_row_i8(x, cols, cols_padded, out->q.data(), &out->qsum);
+  out->cols = cols;
+}
+
+void tq_gemv_i8_groups(const tq_kernel_table& t, const tq_matrix& w, float sw, const tq_token_i8& a, int g0, int g1, const float* bias, float* y) {
+  // A view of row groups g0..g1−1: the same blocks and row sums, so the kernel sees a smaller matrix.
+  tq_matrix v = w;
+  const int r0 = g0 * kTqGroupRows;
+  v.rows = std::min(g1 * kTqGroupRows, w.rows) - r0;
+  v.groups = g1 - g0;
+  v.data = w.data + static_cast<size_t>(g0) * w.nblocks * kTqBlockBytes;
+  v.row_tsum = w.row_tsum + r0;
+  const float scale = a.sx * sw;  // fp32(s_x·s_w), as tq_bitlinear_i8
+  const tq_acts_i8 acts{a.q.data(), &a.qsum, &scale};
+  t.gemm_i8(v, acts, 1, bias ? bias + r0 : nullptr, y + r0);
 }
 
 void tq_bitlinear_u8(const tq_kernel_table& t, const tq_matrix& w, float sw, const float* x, int m, const float* bias, float* y) {

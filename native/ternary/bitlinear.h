@@ -1,6 +1,8 @@
 // BitLinear on a tq2x8 matrix with one ISA's table: quantise the activations, run the integer kernel,
 // apply the epilogue. ISA-agnostic orchestration; the arithmetic lives in the table's functions.
 #pragma once
+#include <vector>
+
 #include "format.h"
 
 namespace bitmar {
@@ -9,5 +11,18 @@ namespace bitmar {
 void tq_bitlinear_i8(const tq_kernel_table& t, const tq_matrix& w, float sw, const float* x, int m, const float* bias, float* y);
 // R1 scheme (bitmar-reference-spec.md §4, §12.11): uint8 per tensor over all m rows, zero point, pass-through.
 void tq_bitlinear_u8(const tq_kernel_table& t, const tq_matrix& w, float sw, const float* x, int m, const float* bias, float* y);
+
+// One token's int8 activations (stream scheme), quantised once for several matrices with `cols`
+// columns (the decoder step: Q, K and V of one LayerNorm output; the output layer in row chunks).
+struct tq_token_i8 {
+  std::vector<int8_t> q;  // cols_padded, zero padded
+  int32_t qsum = 0;
+  float sx = 0;
+  int cols = 0;
+};
+void tq_quantize_i8(const tq_kernel_table& t, const float* x, int cols, int cols_padded, tq_token_i8* out);
+// y[r] for rows r in [8·g0, min(8·g1, rows)) of the BitLinear of a token from tq_quantize_i8 (whose
+// cols must be w.cols); y and bias are indexed by the full row number. Same bits as tq_bitlinear_i8.
+void tq_gemv_i8_groups(const tq_kernel_table& t, const tq_matrix& w, float sw, const tq_token_i8& a, int g0, int g1, const float* bias, float* y);
 
 }  // namespace bitmar

@@ -7,10 +7,26 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Kernels, TernaryMatrix } from './kernels.js';
+import type { DecoderStep, DecoderStepLinear, DecoderStepSpec, Kernels, TernaryMatrix } from './kernels.js';
 
 /** Opaque handle to a matrix repacked by the addon (a type-tagged napi External). */
 export type NativeTernaryHandle = object;
+
+/** Opaque handle to a fused decoder plan (a type-tagged napi External holding the spec alive). */
+export type NativeDecoderHandle = object;
+
+/** A BitLinear as the addon's createDecoder reads it. */
+export interface NativeDecoderLinear {
+  readonly w: NativeTernaryHandle;
+  readonly scale: number;
+  readonly bias: Float32Array | null;
+}
+
+/** DecoderStepSpec with every TernaryMatrix replaced by its native handle and scale. */
+export type NativeDecoderSpec = Omit<DecoderStepSpec, 'lmHead' | 'layers'> & {
+  readonly lmHead: NativeDecoderLinear;
+  readonly layers: ReadonlyArray<Omit<DecoderStepSpec['layers'][number], 'q' | 'k' | 'v' | 'o' | 'xq' | 'xo' | 'up' | 'down'> & Record<'q' | 'k' | 'v' | 'o' | 'xq' | 'xo' | 'up' | 'down', NativeDecoderLinear>>;
+};
 
 /** What `kernelInfo()` returns. */
 export interface NativeKernelInfo {
@@ -29,6 +45,22 @@ export interface NativeAddon {
   bitlinearI8(isa: number, w: NativeTernaryHandle, scale: number, x: Float32Array, m: number, y: Float32Array, bias: Float32Array | null): void;
   bitlinearU8(isa: number, w: NativeTernaryHandle, scale: number, x: Float32Array, m: number, y: Float32Array, bias: Float32Array | null): void;
   matmulF32(isa: number, w: Float32Array, n: number, k: number, x: Float32Array, m: number, y: Float32Array, bias: Float32Array | null): void;
+  layerNorm(isa: number, x: Float32Array, m: number, d: number, w: Float32Array, b: Float32Array, eps: number, out: Float32Array): void;
+  gelu(isa: number, x: Float32Array, n: number): void;
+  /** Softmax of x[0..n) in place (pass a subarray for an offset). */
+  softmax(isa: number, x: Float32Array, n: number): void;
+  attention(
+    isa: number, q: Float32Array, mq: number, k: Float32Array, kRows: Int32Array | null, v: Float32Array, vRows: Int32Array | null,
+    nKeys: number, heads: number, headDim: number, out: Float32Array,
+  ): void;
+  /** Arg-max of x[0..n). */
+  argmax(isa: number, x: Float32Array, n: number): number;
+  /** y = Math.exp(x) or Math.tanh(x) elementwise, bit for bit (the twins in native/activation/v8-math.h); for tests. */
+  mathF64(isa: number, op: 'exp' | 'tanh', x: Float64Array, y: Float64Array): void;
+  /** Checks the spec against its dimensions and keeps it alive; throws RangeError/TypeError (BITMAR_ERR_NATIVE_ARGUMENT). */
+  createDecoder(spec: NativeDecoderSpec): NativeDecoderHandle;
+  /** One fused decoder step; returns the arg-max of the logits it writes. */
+  decodeStep(isa: number, decoder: NativeDecoderHandle, token: number, xRows: number, logits: Float32Array): number;
   /** Throws RangeError (code BITMAR_ERR_NATIVE_ARGUMENT) when BITMAR_KERNELS names an unsupported ISA. */
   kernelInfo(): NativeKernelInfo;
   /** Index of an available ISA; throws RangeError when the build or the CPU lacks it. */
@@ -56,6 +88,25 @@ export function loadNativeAddon(path: string = nativeAddonPath()): NativeAddon {
 interface NativePacked {
   readonly kind: 'native-ternary';
   readonly handle: NativeTernaryHandle;
+}
+
+function nativeLinear(p: DecoderStepLinear): NativeDecoderLinear {
+  return { w: nativeHandle(p.w), scale: p.w.scale, bias: p.bias };
+}
+
+/** The addon's view of a DecoderStepSpec (frozen: the plan reads its arrays in place). */
+function nativeSpec(spec: DecoderStepSpec): NativeDecoderSpec {
+  return Object.freeze({
+    ...spec,
+    lmHead: nativeLinear(spec.lmHead),
+    layers: spec.layers.map((l) =>
+      Object.freeze({
+        ...l,
+        q: nativeLinear(l.q), k: nativeLinear(l.k), v: nativeLinear(l.v), o: nativeLinear(l.o),
+        xq: nativeLinear(l.xq), xo: nativeLinear(l.xo), up: nativeLinear(l.up), down: nativeLinear(l.down),
+      }),
+    ),
+  });
 }
 
 function nativeHandle(w: TernaryMatrix): NativeTernaryHandle {
@@ -90,6 +141,25 @@ export function createNativeKernels(addon: NativeAddon, isa?: string): Kernels {
     },
     matmulF32(w, n, k, x, m, y, bias) {
       addon.matmulF32(idx, w, n, k, x, m, y, bias ?? null);
+    },
+    layerNorm(x, m, d, w, b, eps, out) {
+      addon.layerNorm(idx, x, m, d, w, b, eps, out);
+    },
+    gelu(x, n) {
+      if (n > 0) addon.gelu(idx, x, n);
+    },
+    softmax(x, off, n) {
+      if (n > 0) addon.softmax(idx, off === 0 ? x : x.subarray(off), n);
+    },
+    attention(q, mq, k, kRows, v, vRows, nKeys, heads, headDim, out) {
+      addon.attention(idx, q, mq, k, kRows, v, vRows, nKeys, heads, headDim, out);
+    },
+    argmax(x, off, n) {
+      return addon.argmax(idx, off === 0 ? x : x.subarray(off), n);
+    },
+    createDecoderStep(spec: DecoderStepSpec): DecoderStep {
+      const handle = addon.createDecoder(nativeSpec(spec));
+      return { step: (token, xRows, logits) => addon.decodeStep(idx, handle, token, xRows, logits) };
     },
   };
 }

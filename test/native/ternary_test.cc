@@ -75,9 +75,9 @@ bool run_case(int rows, int cols, int m, int kind) {
   for (float& b : bias) b = rndf();
   const float sw = 0.0123f;
   bool ok = true;
-  const tq_kernel_table& ref = *dispatch_table(dispatch_isa_count() - 1);
+  const tq_kernel_table& ref = dispatch_table(dispatch_isa_count() - 1)->tq;
   for (int isa = 0; isa + 1 < dispatch_isa_count() && ok; isa++) {
-    const tq_kernel_table& t = *dispatch_table(isa);
+    const tq_kernel_table& t = dispatch_table(isa)->tq;
     for (int with_bias = 0; with_bias < 2 && ok; with_bias++) {
       const float* bp = with_bias ? bias.data() : nullptr;
       std::vector<float> ya(static_cast<size_t>(m) * rows), yb(ya.size());
@@ -98,9 +98,9 @@ bool run_matmul(int n, int k, int m) {
   for (float& v : w) v = rndf();
   for (float& v : x) v = rndf();
   for (float& v : b) v = rndf();
-  const tq_kernel_table& ref = *dispatch_table(dispatch_isa_count() - 1);
+  const tq_kernel_table& ref = dispatch_table(dispatch_isa_count() - 1)->tq;
   for (int isa = 0; isa + 1 < dispatch_isa_count(); isa++) {
-    const tq_kernel_table& t = *dispatch_table(isa);
+    const tq_kernel_table& t = dispatch_table(isa)->tq;
     std::vector<float> ya(static_cast<size_t>(m) * n), yb(ya.size());
     ref.matmul_f32(w.data(), n, k, x.data(), m, b.data(), ya.data());
     t.matmul_f32(w.data(), n, k, x.data(), m, b.data(), yb.data());

@@ -125,7 +125,7 @@ export class StreamEngine implements Model {
   ) {
     this.name = name;
     this.state = new RunState(config);
-    this.sampler = new Sampler(config.vocabSize);
+    this.sampler = new Sampler(config.vocabSize, (x, off, n) => kernels.argmax(x, off, n));
     this.mVec = new Float32Array(config.dim);
   }
 
@@ -299,7 +299,7 @@ export class StreamEngine implements Model {
     for (let index = 0; index < maxTokens; index++) {
       decode(this, sess, input, 0, 1, false);
       sess.pending = -1;
-      const id = this.sampler.sample(this.state.logits, 0);
+      const id = this.sampler.sample(this.state.logits, 0, this.state.logitsArgmax);
       if (id === tok.eosId) return; // <eos> is fed as the input that starts the next sentence
       sess.pending = id;
       const piece = dec.push(id);

@@ -1,12 +1,14 @@
 /**
  * The bitmar-stream forward pass, step for step as docs/bitmar-stream.md §3 writes it.
- * BitLinears and the fp32 stem go through the Kernels interface; LayerNorm, GELU, softmax, RoPE
- * and attention are the TypeScript ops of ops.ts. Every function works in the RunState buffers;
- * the only outputs that escape are written into arrays the caller passes.
+ * BitLinears, the fp32 stem, LayerNorm, GELU, softmax and attention go through the Kernels
+ * interface; residual adds, RoPE and the small vector ops are the TypeScript ops of ops.ts. A
+ * single generated token takes the backend's fused decoder step when it has one (one native call
+ * for the whole token, the same bits). Every function works in the RunState buffers; the only
+ * outputs that escape are written into arrays the caller passes.
  */
-import type { Kernels } from '../kernels.js';
+import type { DecoderStep, DecoderStepLinear, DecoderStepSpec, Kernels } from '../kernels.js';
 import type { StreamConfig } from './config.js';
-import { addInPlace, addRowInPlace, attendRow, geluInPlace, l2Normalize, layerNorm, meanRows, softmaxInPlace } from './ops.js';
+import { addInPlace, addRowInPlace, l2Normalize, meanRows } from './ops.js';
 import type { RunState } from './run-state.js';
 import type { DecoderSession } from './session.js';
 import type { AttentionWeights, BitLinearWeights, EncoderBlockWeights, FfnWeights, FusionBlockWeights, StreamWeights } from './weights.js';
@@ -29,7 +31,7 @@ function bl(M: Model, p: BitLinearWeights, x: Float32Array, m: number, y: Float3
 /** FFN: out = BL_down(GELU(BL_up(x))), m rows. Uses state.ffn (or dffn) as the hidden buffer. */
 function ffn(M: Model, p: FfnWeights, x: Float32Array, m: number, hidden: Float32Array, out: Float32Array): void {
   bl(M, p.up, x, m, hidden);
-  geluInPlace(hidden, m * M.config.ffnDim);
+  M.kernels.gelu(hidden, m * M.config.ffnDim);
   bl(M, p.down, hidden, m, out);
 }
 
@@ -38,9 +40,8 @@ function ffn(M: Model, p: FfnWeights, x: Float32Array, m: number, hidden: Float3
  * over precomputed K/V): out = BL_o(softmax(QKᵀ/√hd)·V). q, k, v hold the projected rows.
  */
 function attendAll(M: Model, p: AttentionWeights, q: Float32Array, mq: number, k: Float32Array, v: Float32Array, mkv: number, att: Float32Array, out: Float32Array): void {
-  const { dim: d, heads, headDim } = M.config;
-  const s = M.state;
-  for (let r = 0; r < mq; r++) attendRow(q, r * d, k, null, v, null, mkv, heads, headDim, s.scores, s.acc, att, r * d);
+  const { heads, headDim } = M.config;
+  M.kernels.attention(q, mq, k, null, v, null, mkv, heads, headDim, att);
   bl(M, p.o, att, mq, out);
 }
 
@@ -48,13 +49,13 @@ function attendAll(M: Model, p: AttentionWeights, q: Float32Array, mq: number, k
 export function encoderBlock(M: Model, b: EncoderBlockWeights, h: Float32Array, n: number): void {
   const { dim: d, lnEps } = M.config;
   const s = M.state;
-  layerNorm(h, n, d, b.ln1.weight, b.ln1.bias, lnEps, s.xn);
+  M.kernels.layerNorm(h, n, d, b.ln1.weight, b.ln1.bias, lnEps, s.xn);
   bl(M, b.attn.q, s.xn, n, s.q);
   bl(M, b.attn.k, s.xn, n, s.k);
   bl(M, b.attn.v, s.xn, n, s.v);
   attendAll(M, b.attn, s.q, n, s.k, s.v, n, s.att, s.proj);
   addInPlace(h, s.proj, n * d);
-  layerNorm(h, n, d, b.ln2.weight, b.ln2.bias, lnEps, s.xn);
+  M.kernels.layerNorm(h, n, d, b.ln2.weight, b.ln2.bias, lnEps, s.xn);
   ffn(M, b.ffn, s.xn, n, s.ffn, s.proj);
   addInPlace(h, s.proj, n * d);
 }
@@ -78,7 +79,7 @@ export function encodeVision(M: Model, patches: Float32Array, V: Float32Array, e
     trace?.(`v.blk.${l}`, s.h, N + 1, d);
   });
   // V = LN_f(h); e = normalize(BL_img_proj(V[0]))
-  layerNorm(s.h, N + 1, d, w.visionLnF.weight, w.visionLnF.bias, M.config.lnEps, V);
+  M.kernels.layerNorm(s.h, N + 1, d, w.visionLnF.weight, w.visionLnF.bias, M.config.lnEps, V);
   bl(M, w.imgProj, V, 1, s.vecA);
   l2Normalize(s.vecA, d, e);
 }
@@ -100,7 +101,7 @@ export function encodeText(M: Model, ids: readonly number[], Z: Float32Array, u:
     trace?.(`t.blk.${l}`, s.h, T, d);
   });
   // Z = LN_f(h); u = normalize(BL_txt_proj(mean_T Z))
-  layerNorm(s.h, T, d, w.textLnF.weight, w.textLnF.bias, M.config.lnEps, Z);
+  M.kernels.layerNorm(s.h, T, d, w.textLnF.weight, w.textLnF.bias, M.config.lnEps, Z);
   meanRows(Z, T, d, s.vecA);
   bl(M, w.txtProj, s.vecA, 1, s.vecB);
   l2Normalize(s.vecB, d, u);
@@ -110,13 +111,13 @@ export function encodeText(M: Model, ids: readonly number[], Z: Float32Array, u:
 export function fusionBlock(M: Model, b: FusionBlockWeights, h: Float32Array, T: number, V: Float32Array): void {
   const { dim: d, patches: N, lnEps } = M.config;
   const s = M.state;
-  layerNorm(h, T, d, b.ln1.weight, b.ln1.bias, lnEps, s.xn);
+  M.kernels.layerNorm(h, T, d, b.ln1.weight, b.ln1.bias, lnEps, s.xn);
   bl(M, b.xattn.q, s.xn, T, s.q);
   bl(M, b.xattn.k, V, N + 1, s.k);
   bl(M, b.xattn.v, V, N + 1, s.v);
   attendAll(M, b.xattn, s.q, T, s.k, s.v, N + 1, s.att, s.proj);
   addInPlace(h, s.proj, T * d);
-  layerNorm(h, T, d, b.ln2.weight, b.ln2.bias, lnEps, s.xn);
+  M.kernels.layerNorm(h, T, d, b.ln2.weight, b.ln2.bias, lnEps, s.xn);
   ffn(M, b.ffn, s.xn, T, s.ffn, s.proj);
   addInPlace(h, s.proj, T * d);
 }
@@ -131,7 +132,7 @@ export function fuse(M: Model, Z: Float32Array, T: number, V: Float32Array, fuse
     fusionBlock(M, b, s.h, T, V);
     trace?.(`f.blk.${l}`, s.h, T, d);
   });
-  layerNorm(s.h, T, d, w.fusionLnF.weight, w.fusionLnF.bias, lnEps, fused);
+  M.kernels.layerNorm(s.h, T, d, w.fusionLnF.weight, w.fusionLnF.bias, lnEps, fused);
 }
 
 /**
@@ -152,7 +153,7 @@ export function memoryRead(M: Model, e: Float32Array, slots: Float32Array, K: nu
       for (let j = 0; j < d; j++) dot += slots[k * d + j]! * e[j]!;
       sc[k] = scale * Math.fround(dot);
     }
-    softmaxInPlace(sc, 0, K);
+    M.kernels.softmax(sc, 0, K);
     const acc = s.memAcc;
     acc.fill(0);
     for (let k = 0; k < K; k++) for (let j = 0; j < d; j++) acc[j] += sc[k]! * slots[k * d + j]!;
@@ -178,7 +179,6 @@ export function condition(M: Model, sess: DecoderSession, V: Float32Array, fused
   sess.x.set(V.subarray(0, (N + 1) * d), 0);
   sess.x.set(fused.subarray(0, T * d), (N + 1) * d);
   sess.xLength = rows;
-  M.state.ensureScores(rows);
   M.weights.decoder.forEach((b, l) => {
     bl(M, b.xattn.k, sess.x, rows, sess.xk[l]!);
     bl(M, b.xattn.v, sess.x, rows, sess.xv[l]!);
@@ -192,10 +192,12 @@ export function condition(M: Model, sess: DecoderSession, V: Float32Array, fused
  * and values to the caches, and write logits: all m rows to state.logits rows 0..m−1 when
  * allLogits, else only the last token's to row 0. When the m tokens do not fit in the caches
  * without eviction they are fed one at a time (each sees exactly its own sinks + window).
+ * state.logitsArgmax is the arg-max of row 0 when the fused step computed it, else −1.
  */
 export function decode(M: Model, sess: DecoderSession, ids: ArrayLike<number>, off: number, m: number, allLogits: boolean, trace?: Trace): void {
   const cache0 = sess.caches[0]!;
   M.state.ensureDecoderRows(m);
+  M.state.logitsArgmax = -1;
   if (m > 1 && cache0.length + m > cache0.capacity) {
     for (let r = 0; r < m; r++) decodeRows(M, sess, ids, off + r, 1, allLogits || r === m - 1, allLogits ? r : 0, trace);
     return;
@@ -209,13 +211,21 @@ function decodeRows(M: Model, sess: DecoderSession, ids: ArrayLike<number>, off:
   const w = M.weights;
   const s = M.state;
   if (!sess.isConditioned) throw new Error('decoder session used before condition()');
-  s.ensureScores(Math.max(sess.xLength, sess.caches[0]!.capacity));
-  const h = s.dh;
-  // h = d.tok_emb[y]
   for (let r = 0; r < m; r++) {
     const id = ids[off + r]!;
     if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new RangeError(`token id ${id} is outside the vocabulary (size ${V})`);
-    const eo = id * d;
+  }
+  // One untraced token: the backend's fused step when it has one (the same bits as the ops below).
+  const step = m === 1 && trace === undefined ? fusedStep(M, sess) : null;
+  if (step !== null) {
+    const best = step.step(ids[off]!, sess.xLength, outRow === 0 ? s.logits : s.logits.subarray(outRow * V));
+    if (outRow === 0) s.logitsArgmax = best;
+    return;
+  }
+  const h = s.dh;
+  // h = d.tok_emb[y]
+  for (let r = 0; r < m; r++) {
+    const eo = ids[off + r]! * d;
     for (let j = 0; j < d; j++) h[r * d + j] = w.decTokEmb[eo + j]!;
   }
   for (let l = 0; l < w.decoder.length; l++) {
@@ -225,8 +235,38 @@ function decodeRows(M: Model, sess: DecoderSession, ids: ArrayLike<number>, off:
   // logits = BL_lm_head(LN_f(h)), no bias; all rows, or only the last
   const first = allLogits ? 0 : m - 1;
   const rows = m - first;
-  layerNorm(first === 0 ? h : h.subarray(first * d), rows, d, w.decLnF.weight, w.decLnF.bias, lnEps, s.dxn);
+  M.kernels.layerNorm(first === 0 ? h : h.subarray(first * d), rows, d, w.decLnF.weight, w.decLnF.bias, lnEps, s.dxn);
   bl(M, w.lmHead, s.dxn, rows, outRow === 0 ? s.logits : s.logits.subarray(outRow * V));
+}
+
+/** The session's fused decoder step for these kernels (built once per session), or null when the backend has none. */
+function fusedStep(M: Model, sess: DecoderSession): DecoderStep | null {
+  const k = M.kernels;
+  if (k.createDecoderStep === undefined) return null;
+  if (sess.fused === null || sess.fused.kernels !== k) sess.fused = { kernels: k, step: k.createDecoderStep(decoderStepSpec(M, sess)) };
+  return sess.fused.step;
+}
+
+/** What the fused step reads and writes: the decoder weights and this session's buffers, in place. */
+export function decoderStepSpec(M: Model, sess: DecoderSession): DecoderStepSpec {
+  const c = M.config;
+  const w = M.weights;
+  const lin = (p: BitLinearWeights): DecoderStepLinear => ({ w: p.w, bias: p.bias });
+  return {
+    dim: c.dim, heads: c.heads, headDim: c.headDim, ffnDim: c.ffnDim, vocab: c.vocabSize,
+    sinks: sess.sinks, window: sess.window, xCapacity: sess.x.length / c.dim, eps: c.lnEps,
+    tokEmb: w.decTokEmb, lnF: w.decLnF, lmHead: lin(w.lmHead), ropeCos: sess.rope.cos, ropeSin: sess.rope.sin,
+    layers: w.decoder.map((b, l) => {
+      const cache = sess.caches[l]!;
+      return {
+        ln1: b.ln1, ln2: b.ln2, ln3: b.ln3,
+        q: lin(b.attn.q), k: lin(b.attn.k), v: lin(b.attn.v), o: lin(b.attn.o), xq: lin(b.xattn.q), xo: lin(b.xattn.o),
+        up: lin(b.ffn.up), down: lin(b.ffn.down),
+        cond: sess.cond[l]!, xk: sess.xk[l]!, xv: sess.xv[l]!,
+        keys: cache.keys, values: cache.values, rotated: cache.rotated, order: cache.order, meta: cache.meta,
+      };
+    }),
+  };
 }
 
 /**
@@ -246,7 +286,7 @@ export function decoderBlock(M: Model, sess: DecoderSession, l: number, h: Float
   // h += BL_cond_l(c): per-layer conditioning on memory + fused context
   addRowInPlace(h, m, d, sess.cond[l]!);
   // h += SelfAttn_RoPE(LN1 h): keys cached before RoPE, positions = cache slot order, causal
-  layerNorm(h, m, d, b.ln1.weight, b.ln1.bias, lnEps, s.dxn);
+  M.kernels.layerNorm(h, m, d, b.ln1.weight, b.ln1.bias, lnEps, s.dxn);
   bl(M, b.attn.q, s.dxn, m, s.dq);
   bl(M, b.attn.k, s.dxn, m, s.dk);
   bl(M, b.attn.v, s.dxn, m, s.dv);
@@ -255,17 +295,19 @@ export function decoderBlock(M: Model, sess: DecoderSession, l: number, h: Float
   for (let r = 0; r < m; r++) {
     const pos = s.dpos[r]!;
     sess.rope.apply(s.dq, r * d, heads, pos, s.dq, r * d);
-    attendRow(s.dq, r * d, cache.rotated, null, cache.values, cache.order, pos + 1, heads, headDim, s.scores, s.acc, s.datt, r * d);
+    const q = m === 1 ? s.dq : s.dq.subarray(r * d, r * d + d);
+    const att = m === 1 ? s.datt : s.datt.subarray(r * d, r * d + d);
+    M.kernels.attention(q, 1, cache.rotated, null, cache.values, cache.order, pos + 1, heads, headDim, att);
   }
   bl(M, b.attn.o, s.datt, m, s.dproj);
   addInPlace(h, s.dproj, m * d);
   // h += Attn(LN2 h, X): cross-attention over the K/V of X computed at conditioning
-  layerNorm(h, m, d, b.ln2.weight, b.ln2.bias, lnEps, s.dxn);
+  M.kernels.layerNorm(h, m, d, b.ln2.weight, b.ln2.bias, lnEps, s.dxn);
   bl(M, b.xattn.q, s.dxn, m, s.dq);
   attendAll(M, b.xattn, s.dq, m, sess.xk[l]!, sess.xv[l]!, sess.xLength, s.datt, s.dproj);
   addInPlace(h, s.dproj, m * d);
   // h += FFN(LN3 h)
-  layerNorm(h, m, d, b.ln3.weight, b.ln3.bias, lnEps, s.dxn);
+  M.kernels.layerNorm(h, m, d, b.ln3.weight, b.ln3.bias, lnEps, s.dxn);
   ffn(M, b.ffn, s.dxn, m, s.dffn, s.dproj);
   addInPlace(h, s.dproj, m * d);
 }

@@ -7,6 +7,10 @@
  * `rotated` holds the RoPE'd keys in logical order. Sinks never move, and window entries keep
  * their position until the first eviction; after that every step shifts the whole window by one,
  * so the window is re-rotated (cheap next to the projections: (S+W)·d multiply-adds).
+ *
+ * The whole state lives in typed arrays (`meta` holds the counters) so that the native fused decoder
+ * step (native/decode/decoder-step.cc) appends and rotates in place with the same algorithm; the
+ * TypeScript and native paths can alternate on one cache.
  */
 import type { RopeTable } from './ops.js';
 
@@ -21,9 +25,8 @@ export class SinkWindowKvCache {
   readonly rotated: Float32Array;
   /** (S+W) logical row → physical row, for the `length` rows held. */
   readonly order: Int32Array;
-  private fed = 0;
-  private head = 0;
-  private rotatedValid = 0;
+  /** [fed, head, rotatedValid]: tokens fed since reset, the window ring's oldest row, rotated rows valid. */
+  readonly meta = new Float64Array(3);
 
   constructor(
     readonly sinks: number,
@@ -37,6 +40,10 @@ export class SinkWindowKvCache {
     this.values = new Float32Array(this.capacity * dim);
     this.rotated = new Float32Array(this.capacity * dim);
     this.order = new Int32Array(this.capacity);
+  }
+
+  private get fed(): number {
+    return this.meta[0]!;
   }
 
   /** Entries held now: min(fed, S+W). */
@@ -55,9 +62,7 @@ export class SinkWindowKvCache {
   }
 
   reset(): void {
-    this.fed = 0;
-    this.head = 0;
-    this.rotatedValid = 0;
+    this.meta.fill(0);
   }
 
   /**
@@ -66,26 +71,29 @@ export class SinkWindowKvCache {
    */
   append(k: Float32Array, kOff: number, v: Float32Array, vOff: number): number {
     const d = this.dim;
+    const meta = this.meta;
+    const fed = meta[0]!;
     let row: number;
     let pos: number;
-    if (this.fed < this.capacity) {
-      row = this.fed;
-      pos = this.fed;
+    if (fed < this.capacity) {
+      row = fed;
+      pos = fed;
       this.order[pos] = row;
     } else {
       // Evict: the oldest window entry's row takes the new token; every window position shifts by one.
-      row = this.sinks + this.head;
-      this.head = (this.head + 1) % this.window;
+      row = this.sinks + meta[1]!;
+      const head = (meta[1]! + 1) % this.window;
+      meta[1] = head;
       pos = this.capacity - 1;
-      for (let i = 0; i < this.window; i++) this.order[this.sinks + i] = this.sinks + ((this.head + i) % this.window);
-      this.rotatedValid = Math.min(this.rotatedValid, this.sinks);
+      for (let i = 0; i < this.window; i++) this.order[this.sinks + i] = this.sinks + ((head + i) % this.window);
+      meta[2] = Math.min(meta[2]!, this.sinks);
     }
     const o = row * d;
     for (let j = 0; j < d; j++) {
       this.keys[o + j] = k[kOff + j]!;
       this.values[o + j] = v[vOff + j]!;
     }
-    this.fed++;
+    meta[0] = fed + 1;
     return pos;
   }
 
@@ -93,7 +101,7 @@ export class SinkWindowKvCache {
   rotate(rope: RopeTable, heads: number): void {
     const n = this.length;
     const d = this.dim;
-    for (let i = this.rotatedValid; i < n; i++) rope.apply(this.keys, this.order[i]! * d, heads, i, this.rotated, i * d);
-    this.rotatedValid = n;
+    for (let i = this.meta[2]!; i < n; i++) rope.apply(this.keys, this.order[i]! * d, heads, i, this.rotated, i * d);
+    this.meta[2] = n;
   }
 }

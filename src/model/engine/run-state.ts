@@ -1,9 +1,8 @@
 /**
  * Every scratch buffer the forward pass uses, allocated once at load (llama2.c RunState).
  * Encoder buffers hold R = max(N+1, Tmax) rows. Decoder buffers hold `decoderRows` rows (1 for
- * generation; they grow once if a caller feeds a longer teacher-forced sequence), and the
- * attention score buffer grows once when a session with a larger cache is opened. Nothing here
- * is allocated per token.
+ * generation; they grow once if a caller feeds a longer teacher-forced sequence). Attention
+ * scratch belongs to the kernels. Nothing here is allocated per token.
  */
 import type { StreamConfig } from './config.js';
 
@@ -22,12 +21,8 @@ export class RunState {
   // single vectors, (d)
   readonly vecA: Float32Array;
   readonly vecB: Float32Array;
-  /** (hd) fp64 attention accumulator. */
-  readonly acc: Float64Array;
   /** (d) fp64 memory-read accumulator. */
   readonly memAcc: Float64Array;
-  /** Attention scores, ≥ the longest key sequence. */
-  scores: Float32Array;
   /** Memory-read scores, ≥ the live slot count. */
   memScores: Float32Array;
   // decoder, (decoderRows, d) unless noted
@@ -44,6 +39,8 @@ export class RunState {
   dpos = new Int32Array(0);
   /** (decoderRows, V) */
   logits = new Float32Array(0);
+  /** The arg-max of logits row 0 when the last decode computed it (the fused step does), else −1. */
+  logitsArgmax = -1;
 
   constructor(readonly config: StreamConfig) {
     const { dim: d, ffnDim: f, patches, textContext } = config;
@@ -59,9 +56,7 @@ export class RunState {
     this.ffn = new Float32Array(R * f);
     this.vecA = new Float32Array(d);
     this.vecB = new Float32Array(d);
-    this.acc = new Float64Array(config.headDim);
     this.memAcc = new Float64Array(d);
-    this.scores = new Float32Array(patches + 1 + textContext + config.sinkCount + config.windowLength);
     this.memScores = new Float32Array(0);
     this.ensureDecoderRows(1);
   }
@@ -81,11 +76,6 @@ export class RunState {
     this.dffn = new Float32Array(m * f);
     this.dpos = new Int32Array(m);
     this.logits = new Float32Array(m * V);
-  }
-
-  /** Grow the score buffer to n keys. */
-  ensureScores(n: number): void {
-    if (n > this.scores.length) this.scores = new Float32Array(n);
   }
 
   /** Grow the memory score buffer to k slots. */

@@ -62,7 +62,14 @@ export class Sampler {
   private opts: SamplingOptions = { temperature: 0, topP: 1, seed: 0 };
   private readonly byProbDesc = (a: number, b: number): number => this.probs[b]! - this.probs[a]! || a - b;
 
-  constructor(readonly vocabSize: number) {
+  /**
+   * `pickMax` finds the greedy token (default: the TypeScript `argmax` above; the engine passes its
+   * kernels' arg-max, which is the same function, 30–50× faster natively over a 50k vocabulary).
+   */
+  constructor(
+    readonly vocabSize: number,
+    private readonly pickMax: (x: Float32Array, off: number, n: number) => number = argmax,
+  ) {
     this.probs = new Float64Array(vocabSize);
     this.order = new Int32Array(vocabSize);
   }
@@ -74,11 +81,14 @@ export class Sampler {
     this.rng = new Mulberry32(opts.seed);
   }
 
-  /** Pick the next token from logits[off..off+V). */
-  sample(logits: Float32Array, off: number): number {
+  /**
+   * Pick the next token from logits[off..off+V). `knownArgmax` (≥ 0) is the arg-max of those logits
+   * when the caller already has it (the fused decoder step computes it); greedy returns it as is.
+   */
+  sample(logits: Float32Array, off: number, knownArgmax = -1): number {
     const V = this.vocabSize;
     const { temperature, topP } = this.opts;
-    if (temperature === 0) return argmax(logits, off, V);
+    if (temperature === 0) return knownArgmax >= 0 ? knownArgmax : this.pickMax(logits, off, V);
     const p = this.probs;
     let max = -Infinity;
     for (let i = 0; i < V; i++) max = Math.max(max, logits[off + i]! / temperature);
@@ -95,7 +105,7 @@ export class Sampler {
         cdf += p[i]!;
         if (u < cdf) return i;
       }
-      return argmax(logits, off, V); // rounding left u ≥ cdf: the likeliest token
+      return this.pickMax(logits, off, V); // rounding left u ≥ cdf: the likeliest token
     }
     // Only tokens with p ≥ (1−topP)/(V−1) can be in the nucleus (llama2.c), so sort just those.
     const cutoff = V > 1 ? (1 - topP) / (V - 1) : 0;

@@ -4,6 +4,7 @@
  * X = concat(V, Fused), its per-layer K/V projections, and the per-layer BL_cond(c) vectors.
  * Caption mode resets the caches per caption; narration mode keeps them across frames.
  */
+import type { DecoderStep, Kernels } from '../kernels.js';
 import type { StreamConfig } from './config.js';
 import { SinkWindowKvCache } from './kv-cache.js';
 import { RopeTable } from './ops.js';
@@ -28,6 +29,8 @@ export class DecoderSession {
    * before the next frame conditions the session.
    */
   pending = -1;
+  /** The backend's fused decoder step over this session's buffers (forward.ts builds it on first use). */
+  fused: { readonly kernels: Kernels; readonly step: DecoderStep } | null = null;
 
   constructor(
     readonly config: StreamConfig,

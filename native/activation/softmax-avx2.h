@@ -1,0 +1,68 @@
+// The AVX2 softmax, shared by activation/avx2.cc and attention/avx2.cc (internal linkage, -mavx2 only).
+// Same steps as act_softmax_f32_scalar: the max is order-free (a NaN lane is skipped as `>` skips it,
+// and the sign of a zero max never changes x − max), exp runs four fp64 lanes, the sum stays a
+// left-to-right fp64 chain, and the division is per element.
+#pragma once
+#include <immintrin.h>
+
+#include "v8-math-avx2.h"
+
+namespace bitmar {
+namespace {
+
+// The max and the exponentials of one row, in place (x_i ← fp32(exp(x_i − max))).
+inline void act_softmax_exp_avx2(float* x, int n) {
+  __m256 vmax = _mm256_set1_ps(-__builtin_inff());
+  int i = 0;
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(_mm256_loadu_ps(x + i), vmax);  // NaN in x → keeps vmax
+  __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(vmax, 1), _mm256_castps256_ps128(vmax));
+  m4 = _mm_max_ps(_mm_movehl_ps(m4, m4), m4);
+  m4 = _mm_max_ss(_mm_shuffle_ps(m4, m4, 1), m4);
+  float max = _mm_cvtss_f32(m4);
+  for (; i < n; i++) if (x[i] > max) max = x[i];
+  const __m256d vm = _mm256_set1_pd(max);
+  for (i = 0; i + 4 <= n; i += 4) {
+    _mm_storeu_ps(x + i, _mm256_cvtpd_ps(v8_exp_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i)), vm))));
+  }
+  for (; i < n; i++) x[i] = static_cast<float>(v8_exp(static_cast<double>(x[i]) - static_cast<double>(max)));
+}
+
+// x_i ← fp32(x_i / sum) for one row.
+inline void act_softmax_div_avx2(float* x, int n, double sum) {
+  const __m256d vs = _mm256_set1_pd(sum);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) _mm_storeu_ps(x + i, _mm256_cvtpd_ps(_mm256_div_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i)), vs)));
+  for (; i < n; i++) x[i] = static_cast<float>(x[i] / sum);
+}
+
+// Softmax of `rows` rows of n values (row r at x + r·n). The sums, left-to-right fp64 chains, run
+// four rows at a time so four independent chains share the adder instead of waiting on one.
+inline void act_softmax_rows_avx2(float* x, int rows, int n) {
+  for (int r = 0; r < rows; r++) act_softmax_exp_avx2(x + static_cast<long>(r) * n, n);
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float *x0 = x + static_cast<long>(r) * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    for (int i = 0; i < n; i++) {
+      s0 += x0[i];
+      s1 += x1[i];
+      s2 += x2[i];
+      s3 += x3[i];
+    }
+    act_softmax_div_avx2(x + static_cast<long>(r) * n, n, s0);
+    act_softmax_div_avx2(x + static_cast<long>(r + 1) * n, n, s1);
+    act_softmax_div_avx2(x + static_cast<long>(r + 2) * n, n, s2);
+    act_softmax_div_avx2(x + static_cast<long>(r + 3) * n, n, s3);
+  }
+  for (; r < rows; r++) {
+    float* xr = x + static_cast<long>(r) * n;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += xr[i];
+    act_softmax_div_avx2(xr, n, sum);
+  }
+}
+
+inline void act_softmax_avx2(float* x, int n) { act_softmax_rows_avx2(x, 1, n); }
+
+}  // namespace
+}  // namespace bitmar

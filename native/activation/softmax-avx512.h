@@ -1,0 +1,74 @@
+// The AVX-512 softmax, shared by activation/avx512-vnni.cc and attention/avx512-vnni.cc (internal
+// linkage, AVX-512F/VL only). Same steps as act_softmax_f32_scalar: the max is order-free (a NaN
+// lane is skipped as `>` skips it, and the sign of a zero max never changes x − max), exp runs eight
+// fp64 lanes (a masked tail: lanes are independent), the sums stay left-to-right fp64 chains, and the
+// division is per element.
+#pragma once
+#include <immintrin.h>
+
+#include "v8-math-avx512.h"
+
+namespace bitmar {
+namespace {
+
+inline __mmask8 act_tail8(int n) { return static_cast<__mmask8>((1u << n) - 1u); }
+
+// Eight fp32 values at p as fp64 lanes, and back; a masked access only for a tail of `left` < 8
+// (full vectors take plain loads and stores: masked stores are slow on Zen 4).
+inline __m512d act_load8(const float* p, long left) {
+  return _mm512_cvtps_pd(left >= 8 ? _mm256_loadu_ps(p) : _mm256_maskz_loadu_ps(act_tail8(static_cast<int>(left)), p));
+}
+inline void act_store8(float* p, long left, __m512d v) {
+  const __m256 f = _mm512_cvtpd_ps(v);
+  if (left >= 8) _mm256_storeu_ps(p, f);
+  else _mm256_mask_storeu_ps(p, act_tail8(static_cast<int>(left)), f);
+}
+
+// The max and the exponentials of one row, in place (x_i ← fp32(exp(x_i − max))).
+inline void act_softmax_exp_avx512(float* x, int n) {
+  __m512 vmax = _mm512_set1_ps(-__builtin_inff());
+  int i = 0;
+  for (; i + 16 <= n; i += 16) vmax = _mm512_max_ps(_mm512_loadu_ps(x + i), vmax);  // NaN in x → keeps vmax
+  float max = _mm512_reduce_max_ps(vmax);
+  for (; i < n; i++) if (x[i] > max) max = x[i];
+  const __m512d vm = _mm512_set1_pd(max);
+  for (i = 0; i < n; i += 8) act_store8(x + i, n - i, v8_exp_pd8(_mm512_sub_pd(act_load8(x + i, n - i), vm)));
+}
+
+// x_i ← fp32(x_i / sum) for one row.
+inline void act_softmax_div_avx512(float* x, int n, double sum) {
+  const __m512d vs = _mm512_set1_pd(sum);
+  for (int i = 0; i < n; i += 8) act_store8(x + i, n - i, _mm512_div_pd(act_load8(x + i, n - i), vs));
+}
+
+// Softmax of `rows` rows of n values (row r at x + r·n). The sums, left-to-right fp64 chains, run
+// four rows at a time so four independent chains share the adder instead of waiting on one.
+inline void act_softmax_rows_avx512(float* x, int rows, int n) {
+  for (int r = 0; r < rows; r++) act_softmax_exp_avx512(x + static_cast<long>(r) * n, n);
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float *x0 = x + static_cast<long>(r) * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    for (int i = 0; i < n; i++) {
+      s0 += x0[i];
+      s1 += x1[i];
+      s2 += x2[i];
+      s3 += x3[i];
+    }
+    act_softmax_div_avx512(x + static_cast<long>(r) * n, n, s0);
+    act_softmax_div_avx512(x + static_cast<long>(r + 1) * n, n, s1);
+    act_softmax_div_avx512(x + static_cast<long>(r + 2) * n, n, s2);
+    act_softmax_div_avx512(x + static_cast<long>(r + 3) * n, n, s3);
+  }
+  for (; r < rows; r++) {
+    float* xr = x + static_cast<long>(r) * n;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += xr[i];
+    act_softmax_div_avx512(xr, n, sum);
+  }
+}
+
+inline void act_softmax_avx512(float* x, int n) { act_softmax_rows_avx512(x, 1, n); }
+
+}  // namespace
+}  // namespace bitmar
