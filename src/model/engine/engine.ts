@@ -315,7 +315,10 @@ export class StreamEngine implements Model {
    */
   describe(input: DescribeInput, onToken?: (t: GeneratedToken) => void, isCancelled?: () => boolean): DescribeOutput {
     const t0 = performance.now();
-    const cond = this.prepare(input.images, input.prompt);
+    if (input.images.length === 0) throw new BitmarError('BITMAR_ERR_IMAGE_SIZE', 'describe needs at least one image');
+    // Only the newest frame conditions the caption: encode it alone first, so the older frames of
+    // the batch (they only feed memory) never delay the first token.
+    const cond = this.prepare(input.images.slice(-1), input.prompt);
     const t1 = performance.now();
     const tokenIds: number[] = [];
     let text = '';
@@ -332,12 +335,14 @@ export class StreamEngine implements Model {
       }
     }
     const t2 = performance.now();
+    const older = input.images.slice(0, -1).map((img) => this.encodeImage(img).e);
+    const t3 = performance.now();
     return {
       text,
       tokenIds,
-      episodes: cond.images.map((i) => i.e),
+      episodes: [...older, cond.images[0]!.e],
       cancelled,
-      encodeMs: t1 - t0,
+      encodeMs: t1 - t0 + (t3 - t2),
       firstTokenMs: (firstAt < 0 ? t2 : firstAt) - t0,
       decodeMs: t2 - t1,
     };
