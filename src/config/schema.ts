@@ -124,6 +124,10 @@ export const configSchema = z
         compressedTopic: z.string().default(''),
         promptTopic: z.string().default('~/prompt'),
         captionTopic: z.string().default('~/caption'),
+        /** Run as a managed lifecycle node (data flows only while active). */
+        lifecycle: z.boolean().default(false),
+        /** Lifecycle only: configure and activate at once instead of waiting for a manager. */
+        lifecycleAutostart: z.boolean().default(false),
       })
       .strict()
       .default({}),

@@ -48,7 +48,13 @@ export async function startRos2(cfg: Readonly<BitmarConfig>, deps: Ros2Deps): Pr
     deps.say(`bitmar-node: ROS 2 off: ${loaded.reason}`);
     return null;
   }
-  const transport: Ros2Transport = await openRos2Transport({ rclnodejs: loaded.rclnodejs, argv: deps.argv, log: (l) => deps.log.info(l) });
+  const transport: Ros2Transport = await openRos2Transport({
+    rclnodejs: loaded.rclnodejs,
+    argv: deps.argv,
+    lifecycle: cfg.ros2.lifecycle,
+    lifecycleAutostart: cfg.ros2.lifecycleAutostart,
+    log: (l) => deps.log.info(l),
+  });
   try {
     const declared = declareParameters(transport, [...withValues(parameterDescriptors(), cfg), ...ROS2_TRANSPORT_PARAMETERS], deps.onParameters);
     let source: Ros2Source | null = null;
