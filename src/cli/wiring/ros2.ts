@@ -45,7 +45,7 @@ export async function startRos2(cfg: Readonly<BitmarConfig>, deps: Ros2Deps): Pr
   const loaded = await loadRclnodejs(process.env, deps.argv, { mode });
   if (!loaded.ok) {
     if (loaded.required) throw new BitmarError('BITMAR_ERR_ROS2_UNAVAILABLE', loaded.reason);
-    deps.say(`bitmar-node: ROS 2 off: ${loaded.reason}`);
+    deps.say(`bitmar-node: ${loaded.reason}`);
     return null;
   }
   const transport: Ros2Transport = await openRos2Transport({
