@@ -519,11 +519,13 @@ def eval_bmds(gguf, data, n, kinds=None):
     ok, tot = {}, {}
     for i in range(min(n, len(ims))):
         img = ims[i]
+        if img.shape[0] != m.S:  # e.g. 64x64 BMDS for a 32x32 model: area resize like the trainer
+            img = resize_area_u8(img, m.S)
         patches = patchify(img, m.P)
         V_e = m.encode_image(patches)
         for p, a in metas[i]["qa"]:
             k = kind_of(p)
-            fr = m.frame(patches, m.tokenize(p), [V_e[1]])
+            fr = m.frame(patches, m.tokenize(p), None)  # memory none, as `bitmar-node eval`
             got = m.detok(m.greedy(fr, m.maxcap))
             ok[k] = ok.get(k, 0) + (got == " ".join(a.split()))
             tot[k] = tot.get(k, 0) + 1

@@ -100,7 +100,16 @@ class Data:
             self.images, self.size = out, image_size
         self.tok = tok or Tokenizer(sorted(words))
         self.caption = []
-        self.qa = []  # per sample: dict kind -> list of (prompt ids, answer ids, answer str)
+        self.qa = []
+        # optional per-patch labels (tools/train/shapes.py --labels): 8x8 grid, -1 = unknown
+        self.pshape = np.full((len(metas), 64), -1, np.int64)
+        self.pcol = np.full((len(metas), 64), -1, np.int64)
+        for i, m in enumerate(metas):
+            if "patch_shape" in m:
+                self.pshape[i] = m["patch_shape"]
+                self.pcol[i] = m["patch_colour"]
+        self.labeled = np.nonzero(self.pshape[:, 0] >= 0)[0]
+        self.unlabeled = np.nonzero(self.pshape[:, 0] < 0)[0]  # per sample: dict kind -> list of (prompt ids, answer ids, answer str)
         for m in metas:
             self.caption.append(self.tok.encode_answer(m["caption"]))
             d = {k: [] for k in KINDS}
@@ -149,6 +158,7 @@ def make_batch(data, idx, rng, narr=0, narr_frames=3):
         prompt=pad(prompts).reshape(B, G, -1), dec_in=pad(dec_in).reshape(B, G, -1),
         dec_tgt=pad(dec_tgt, -100).reshape(B, G, -1), kinds=np.array(kinds).reshape(B, G),
         caption=pad([data.caption[i] for i in idx]),
+        pshape=data.pshape[idx], pcol=data.pcol[idx],
     )
     if narr > 0:  # narration sequences "<bos> s1 <eos> s2 <eos> s3" over scenes of this batch
         nin, ntg, nseg, nfr = [], [], [], []

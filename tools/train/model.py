@@ -170,7 +170,33 @@ class DecBlock(nn.Module):
         self.attn, self.xattn, self.ffn = Attn(c.d, c.heads), Attn(c.d, c.heads), FFN(c.d, c.ff)
         self.base = c.rope_base
 
-    def forward(self, h, c, xk, xv, xmask, smask, pos):
+    def stream_attn(self, x, stream):
+        """Causal self-attention exactly as the sink + window KV cache sees it (docs §3) for one
+        sequence per row (G = 1): query p attends to keys a <= p; once p >= S+W only to the sinks
+        a < S and the window a > p-W, with the query at position S+W-1 and sinks at 0..S-1
+        (window keys keep their relative distance, so absolute RoPE is exact for them)."""
+        S, W = stream
+        at = self.attn
+        L = x.shape[1]
+        q, k, v = at.heads(at.q(x)), at.heads(at.k(x)), at.heads(at.v(x))
+        pos = torch.arange(L, dtype=torch.float32)
+        qa, ka = rope(q, pos, self.base), rope(k, pos, self.base)
+        hd = q.shape[-1]
+        sc = qa @ ka.transpose(-1, -2) / math.sqrt(hd)
+        p = torch.arange(L)[:, None]
+        a = torch.arange(L)[None, :]
+        full = p >= S + W
+        allowed = (a <= p) & (~full | (a < S) | (a > p - W))
+        if L > S + W:
+            qs = rope(q, torch.full((L,), float(S + W - 1)), self.base)
+            ss = qs @ ka[:, :, :S].transpose(-1, -2) / math.sqrt(hd)
+            sc = torch.cat([torch.where(full, ss, sc[..., :S]), sc[..., S:]], -1)
+        sc = sc.masked_fill(~allowed, float("-inf"))
+        o = torch.softmax(sc, -1) @ v
+        B, h, L, _ = o.shape
+        return at.o(o.transpose(1, 2).reshape(B, L, h * hd))
+
+    def forward(self, h, c, xk, xv, xmask, smask, pos, stream=None):
         """h [D,G*L,d] (G groups of L tokens sharing the cross-attention keys of one image);
         c [D,G,d] (one context per group) or [D,G,L,d] (per token); xk/xv [D,h,S,hd];
         xmask [D,1,G*L|1,S]; smask [1,1,G*L,G*L] (block-diagonal causal); pos [G*L]."""
@@ -182,7 +208,10 @@ class DecBlock(nn.Module):
         else:
             h = h + cc.reshape(D, GL, d)
         x = self.ln1(h)
-        h = h + self.attn(x, x, smask, rope_pos=pos, base=self.base)
+        if stream is None:
+            h = h + self.attn(x, x, smask, rope_pos=pos, base=self.base)
+        else:
+            h = h + self.stream_attn(x, stream)
         xa = self.xattn
         q = xa.heads(xa.q(self.ln2(h)))
         h = h + xa.core(q, xk, xv, xmask)
@@ -298,7 +327,7 @@ class BitMarStream(nn.Module):
         """Per decoder layer, the cross-attention keys/values of X [D,S,d] -> list of (k, v) [D,h,S,hd]."""
         return [(b.xattn.heads(b.xattn.k(X)), b.xattn.heads(b.xattn.v(X))) for b in self.dec.blk]
 
-    def decode(self, ids, c, layer_kv, xmask):
+    def decode(self, ids, c, layer_kv, xmask, stream=None):
         """ids [D,G,L]; c [D,G,d] or [D,G,L,d]; layer_kv list of (xk, xv) [D,h,S,hd];
         xmask [D,1,G*L|1,S]. Groups are independent sequences (block-diagonal causal attention,
         positions restart at 0 in every group). Returns logits [D,G,L,V]."""
@@ -308,7 +337,7 @@ class BitMarStream(nn.Module):
         mask = torch.block_diag(*([causal] * G)) if G > 1 else causal
         pos = torch.arange(L, dtype=torch.float32).repeat(G)
         for b, (xk, xv) in zip(self.dec.blk, layer_kv):
-            h = b(h, c, xk, xv, xmask, mask[None, None], pos)
+            h = b(h, c, xk, xv, xmask, mask[None, None], pos, stream)
         return self.dec.lm_head(self.dec.ln_f(h)).view(D, G, L, -1)
 
 

@@ -200,9 +200,57 @@ def render(scene, rng, image_size=64, augment=True):
     return np.asarray(pil, dtype=np.uint8)
 
 
-def sample(rng, image_size=64, augment=True):
+def patch_labels(scene, grid=8, res=64):
+    """Per patch of a grid x grid patch grid (row-major): 1 + shape index of the object covering the
+    largest part of the patch when that cover is >= 10% of the patch (and always each object's best patch), else 0 (background); and the
+    same for the colour (1 + colour index)."""
+    W, H = scene["W"], scene["H"]
+    sx, sy = res / W, res / H
+    cover = []
+    for o in scene["objs"]:
+        im = Image.new("L", (res * 4, res * 4), 0)
+        d = ImageDraw.Draw(im)
+        s4 = 4
+        # draw in a 4x supersampled label canvas with per-axis scaling (the frame is squashed)
+        so = dict(o)
+        pts_scale = (sx * s4, sy * s4)
+        _draw_scaled(d, o["shape"], o["s"], o["cx"], o["cy"], pts_scale)
+        a = np.asarray(im, np.float32) / 255.0
+        b = res * 4 // grid
+        cover.append(a.reshape(grid, b, grid, b).mean((1, 3)).reshape(-1))
+    cover = np.stack(cover)
+    best = cover.argmax(0)
+    ok = cover.max(0) >= 0.1
+    for k in range(len(cover)):  # every object labels at least its best-covered patch
+        j = cover[k].argmax()
+        ok[j], best[j] = True, k
+    shp = np.where(ok, [1 + SHAPES.index(scene["objs"][k]["shape"]) for k in best], 0)
+    col = np.where(ok, [1 + COLOUR_NAMES.index(scene["objs"][k]["colour"]) for k in best], 0)
+    return shp.astype(int).tolist(), col.astype(int).tolist()
+
+
+def _draw_scaled(draw, shape, s, cx, cy, sc):
+    kx, ky = sc
+    x0, y0, x1, y1 = (cx - s / 2) * kx, (cy - s / 2) * ky, (cx + s / 2) * kx, (cy + s / 2) * ky
+    X, Y = cx * kx, cy * ky
+    if shape == "circle":
+        draw.ellipse([x0, y0, x1, y1], fill=255)
+    elif shape == "square":
+        draw.rectangle([x0, y0, x1, y1], fill=255)
+    elif shape == "triangle":
+        draw.polygon([(X, y0), (x1, y1), (x0, y1)], fill=255)
+    else:
+        tx, ty = s / 3 * kx, s / 3 * ky
+        draw.rectangle([x0, Y - ty / 2, x1, Y + ty / 2], fill=255)
+        draw.rectangle([X - tx / 2, y0, X + tx / 2, y1], fill=255)
+
+
+def sample(rng, image_size=64, augment=True, labels=False):
     sc = random_scene(rng)
-    return render(sc, rng, image_size, augment), {"caption": caption(sc), "qa": qa_pairs(sc, rng)}
+    meta = {"caption": caption(sc), "qa": qa_pairs(sc, rng)}
+    if labels:
+        meta["patch_shape"], meta["patch_colour"] = patch_labels(sc)
+    return render(sc, rng, image_size, augment), meta
 
 
 def write_bmds(path, images, metas, vocab, image_size):
@@ -223,12 +271,13 @@ if __name__ == "__main__":
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument("--labels", action="store_true", help="store 8x8 per-patch shape/colour labels")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     ims, ms = [], []
     t0 = time.time()
     for i in range(a.count):
-        im, m = sample(rng, a.image_size)
+        im, m = sample(rng, a.image_size, labels=a.labels)
         ims.append(im)
         ms.append(m)
         if (i + 1) % 5000 == 0:

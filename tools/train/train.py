@@ -4,6 +4,7 @@
       --val tools/train/data/py_val.bin --steps 8000
 """
 import argparse
+import re
 import glob
 import json
 import math
@@ -22,7 +23,7 @@ from dataset import Data, Tokenizer, make_batch, KINDS, pad  # noqa: E402
 T = torch.from_numpy
 
 
-def memory_slots(rng, B, p_own=0.6, kmax=4, p_empty=0.1):
+def memory_slots(rng, B, p_own=0.6, kmax=4, p_empty=0.3):
     """Per scene: indices of other scenes' episodes (+ own sometimes); -1 = empty slot."""
     slots = np.full((B, kmax + 1), -1, np.int64)
     for b in range(B):
@@ -74,6 +75,13 @@ def forward_loss(model, batch, rng, args):
     B = images.shape[0]
     V, e, Fused, tmask, c = encode_all(model, images, T(batch["prompt"]), T(memory_slots(rng, B)))
     logits = grouped_decode(model, V, Fused, tmask, c, T(batch["dec_in"]))
+    aux_loss = None
+    if getattr(args, "aux", None) is not None and (batch["pshape"] >= 0).any():
+        tok = V[:, 1:]
+        ls = args.aux[0](tok)
+        lc = args.aux[1](tok)
+        aux_loss = F.cross_entropy(ls.reshape(-1, ls.shape[-1]), T(batch["pshape"]).reshape(-1), ignore_index=-1) + \
+            F.cross_entropy(lc.reshape(-1, lc.shape[-1]), T(batch["pcol"]).reshape(-1), ignore_index=-1)
     tgt = T(batch["dec_tgt"])
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100)
     # contrastive e <-> u(caption)
@@ -87,6 +95,9 @@ def forward_loss(model, batch, rng, args):
     nce = 0.5 * (F.cross_entropy(sim, lab) + F.cross_entropy(sim.t(), lab))
     loss = ce + args.nce_w * nce
     out = dict(ce=ce.item(), nce=nce.item())
+    if aux_loss is not None:
+        loss = loss + args.aux_w * aux_loss
+        out["aux"] = aux_loss.item()
     if "n_in" in batch:
         fr = T(batch["n_frames"])  # [Dn,Fr] scene index per frame
         seg = T(batch["n_seg"])  # [Dn,L]
@@ -100,7 +111,8 @@ def forward_loss(model, batch, rng, args):
         xmask = xmask | (seg[:, :, None] < 0)  # padded query rows: attend anywhere (ignored)
         cseq = c[fr, 0]  # [Dn,Fr,d]
         ctok = cseq.gather(1, seg.clamp(min=0)[:, :, None].expand(-1, -1, cseq.shape[-1]))
-        nl = model.decode(T(batch["n_in"])[:, None], ctok[:, None], model.xkv(X), xmask[:, None])
+        stream = (model.c.sink_count, model.c.window_length)
+        nl = model.decode(T(batch["n_in"])[:, None], ctok[:, None], model.xkv(X), xmask[:, None], stream)
         nce2 = F.cross_entropy(nl.reshape(-1, nl.shape[-1]), T(batch["n_tgt"]).reshape(-1), ignore_index=-100)
         loss = loss + args.narr_w * nce2
         out["narr"] = nce2.item()
@@ -141,9 +153,9 @@ def evaluate(model, val, n, seed=0, bs=256):
     for s0 in range(0, len(items), bs):
         chunk = items[s0:s0 + bs]
         imgs = val.images[[it[0] for it in chunk]]
-        # memory: own episode + 3 others of this chunk
+        # memory: none
         B = len(chunk)
-        mem = np.stack([np.concatenate([[j], rng.choice(B, 3)]) for j in range(B)])
+        mem = np.full((B, 1), -1)  # memory none, like `bitmar-node eval` (default --memory none)
         out = greedy(model, imgs, [it[1] for it in chunk], mem)
         for it, o in zip(chunk, out):
             got = val.tok.decode(o)
@@ -178,8 +190,9 @@ def main():
     ap.add_argument("--wd", type=float, default=0.05)
     ap.add_argument("--tau", type=float, default=0.1)
     ap.add_argument("--nce-w", type=float, default=0.2)
-    ap.add_argument("--narr", type=int, default=4, help="narration sequences per batch")
+    ap.add_argument("--narr", type=int, default=2, help="narration sequences per batch")
     ap.add_argument("--narr-w", type=float, default=0.3)
+    ap.add_argument("--narr-frames", type=int, default=9, help="frames per narration sequence (> S+W tokens)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--eval-min", type=float, default=6.0)
     ap.add_argument("--eval-n", type=int, default=400)
@@ -187,6 +200,9 @@ def main():
     ap.add_argument("--ckpt-min", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--config", default="{}", help="JSON overrides of model.Config")
+    ap.add_argument("--aux-w", type=float, default=0.0, help="weight of the per-patch shape/colour loss")
+    ap.add_argument("--aux-frac", type=float, default=0.4, help="fraction of each batch from labelled samples")
+    ap.add_argument("--qk-init-scale", type=float, default=1.0)
     ap.add_argument("--init", default=None, help="initialise weights from another ckpt (new run)")
     args = ap.parse_args()
 
@@ -219,17 +235,30 @@ def main():
                         "image_size": data.size})
     assert cfg.image_size == data.size, "dataset image size != model image size"
     model = BitMarStream(cfg)
+    # training-only auxiliary heads (never exported): per-patch shape (5) and colour (7) classes on V
+    aux = torch.nn.ModuleList([torch.nn.Linear(cfg.d, 5), torch.nn.Linear(cfg.d, 7)])
+    args.aux = aux if args.aux_w > 0 else None
+    if args.aux is not None:
+        assert cfg.image_size // cfg.patch_size == 8, "patch labels are on an 8x8 grid"
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
     nodecay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
-                             {"params": nodecay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+                             {"params": nodecay, "weight_decay": 0.0},
+                             {"params": list(aux.parameters()), "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
     step = 0
     if ck:
         model.load_state_dict(ck["model"])
+        if "aux" in ck:
+            aux.load_state_dict(ck["aux"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         say(f"resumed from {ckpt_path} at step {step}")
-    elif args.init:
+    else:
+        with torch.no_grad():  # sharper attention from the start: larger q/k latent weights (s_w scales with them)
+            for n_, p_ in model.named_parameters():
+                if re.search(r"attn\.[qk]\.weight$", n_):
+                    p_.mul_(args.qk_init_scale)
+    if not ck and args.init:
         ini = torch.load(args.init)
         model.load_state_dict(ini["model"])
         say(f"initialised from {args.init}")
@@ -237,8 +266,8 @@ def main():
 
     def save():
         tmp = ckpt_path + ".tmp"
-        torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step, config=cfg.to_dict(),
-                        vocab=data.tok.tokens, args=vars(args)), tmp)
+        torch.save(dict(model=model.state_dict(), aux=aux.state_dict(), opt=opt.state_dict(), step=step, config=cfg.to_dict(),
+                        vocab=data.tok.tokens, args={k: v for k, v in vars(args).items() if k != "aux"}), tmp)
         os.replace(tmp, ckpt_path)
 
     import signal
@@ -248,8 +277,13 @@ def main():
     tstep, nstep = 0.0, 0
     while step < args.steps and not stop:
         rng = np.random.default_rng([args.seed, step])
-        idx = rng.choice(data.n, size=args.batch, replace=False)
-        batch = make_batch(data, idx, rng, narr=args.narr)
+        if args.aux is not None and len(data.labeled) and len(data.unlabeled):
+            k = int(round(args.aux_frac * args.batch))
+            idx = np.concatenate([rng.choice(data.labeled, size=k, replace=False),
+                                  rng.choice(data.unlabeled, size=args.batch - k, replace=False)])
+        else:
+            idx = rng.choice(data.n, size=args.batch, replace=False)
+        batch = make_batch(data, idx, rng, narr=args.narr, narr_frames=args.narr_frames)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
         ts = time.time()
