@@ -1,32 +1,11 @@
 import { Observable } from 'rxjs';
 import type { Caption, Frame, FrameRef } from '../types.js';
+import type { DescribeRequest, DescribeResult, WorkerToken } from '../model/inference-worker.js';
 import type { PipelineEvent, MemoryEvent } from './events.js';
 
 /** The part of the inference worker this stage uses (src/model/inference-worker.ts). */
 export interface Describer {
-  describe(
-    req: {
-      images: { width: number; height: number; data: Uint8Array }[];
-      prompt: string;
-      maxTokens?: number;
-      temperature?: number;
-      topP?: number;
-      seed?: number;
-      mode?: 'caption' | 'narration';
-      sinks?: number;
-      window?: number;
-    },
-    onToken: (t: { index: number; tokenId: number; piece: string; text: string; atMs: number }) => void,
-    signal?: AbortSignal,
-  ): Promise<{
-    text: string;
-    tokenIds: number[];
-    episodes: Float32Array[];
-    cancelled: boolean;
-    encodeMs: number;
-    firstTokenMs: number;
-    decodeMs: number;
-  }>;
+  describe(req: DescribeRequest, onToken: (t: WorkerToken) => void, signal?: AbortSignal): Promise<DescribeResult>;
 }
 
 /** Where episodes go: the memory store, seen through what this stage needs. */
