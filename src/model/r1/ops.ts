@@ -5,34 +5,8 @@
  * PyTorch's fp32 result (the parity fixtures pin this down). No op allocates.
  */
 
-/** out[r] = fp32(fp32((x[r] − mean)·inv)·w + b), inv = 1/√(var + eps), m rows of width d (biased variance; sums in fp64). out may alias x. */
-export function layerNorm(x: Float32Array, m: number, d: number, w: Float32Array, b: Float32Array, eps: number, out: Float32Array): void {
-  for (let r = 0; r < m; r++) {
-    const o = r * d;
-    let sum = 0;
-    for (let j = 0; j < d; j++) sum += x[o + j]!;
-    const mean = sum / d;
-    let ss = 0;
-    for (let j = 0; j < d; j++) {
-      const t = x[o + j]! - mean;
-      ss += t * t;
-    }
-    const inv = 1 / Math.sqrt(ss / d + eps);
-    for (let j = 0; j < d; j++) out[o + j] = Math.fround((x[o + j]! - mean) * inv) * w[j]! + b[j]!;
-  }
-}
-
-/** x[off..off+n) ← softmax (max-subtracted, fp64 exponentials rounded to fp32, fp64 sum). */
-export function softmaxInPlace(x: Float32Array, off: number, n: number): void {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[off + i]! > max) max = x[off + i]!;
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    x[off + i] = Math.exp(x[off + i]! - max);
-    sum += x[off + i]!;
-  }
-  for (let i = 0; i < n; i++) x[off + i] = x[off + i]! / sum;
-}
+// LayerNorm and softmax are the shared fp32 ops of the TypeScript kernels (same fp64 order).
+export { layerNorm, softmaxInPlace } from '../kernels-ts.js';
 
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 const INV_SQRT_PI = 1 / Math.sqrt(Math.PI);
