@@ -13,9 +13,9 @@ export interface RunningCli {
   exited: Promise<number | null>;
 }
 
-/** Starts `bitmar-node <args>` from source in a child process. */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+/** Starts `bitmar-node <args>` from source in a child process (`entry`: another CLI script, e.g. with fault injection). */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string = CLI): RunningCli {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, BITMAR_LOG_LEVEL: 'warn', ...env },
   });
@@ -29,24 +29,15 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitFor(re, timeoutMs = 60_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          const m = out.match(re);
-          if (m) {
-            clearInterval(t);
-            clearTimeout(to);
-            resolve(m);
-          }
-          return !!m;
-        };
-        const t = setInterval(check, 50);
-        const to = setTimeout(() => {
-          clearInterval(t);
-          reject(new Error(`timed out waiting for ${re}; stdout:\n${out}\nstderr:\n${err}`));
-        }, timeoutMs);
-        check();
-      });
+    /** Rejects at the deadline, or as soon as the process has exited without printing a match. */
+    async waitFor(re, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = out.match(re);
+        if (m) return m;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`timed out waiting for ${re}; stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
   };
 }
