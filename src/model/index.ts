@@ -113,8 +113,7 @@ function generationStream(engine: StreamEngine, req: DescribeRequest, signal?: A
     let cancelled = true; // until the loop finishes on its own
     let failed = false;
     try {
-      const cond = engine.prepare(req.images, req.prompt);
-      episodes = cond.images.map((i) => i.e);
+      const cond = engine.prepare(req.images.slice(-1), req.prompt); // newest first: see batchEpisodes
       t1 = performance.now();
       if (!isAborted()) {
         let aborted = false;
@@ -131,6 +130,7 @@ function generationStream(engine: StreamEngine, req: DescribeRequest, signal?: A
         }
         cancelled = aborted;
       }
+      episodes = engine.batchEpisodes(req.images, cond);
     } catch (e) {
       failed = true;
       settle?.reject(e);

@@ -71,7 +71,7 @@ export interface DescribeResult {
   episodes: Float32Array[];
   /** True when the signal aborted it; text and tokenIds are then the partial caption. */
   cancelled: boolean;
-  /** Encoding the batch and the prompt, fusion, memory read and conditioning (ms). */
+  /** Encoding the newest frame and the prompt, fusion, memory read and conditioning: what precedes the first token (ms). */
   encodeMs: number;
   /** From the start of the request in the worker to its first token (ms). */
   firstTokenMs: number;

@@ -84,7 +84,7 @@ export interface DescribeOutput {
   /** One episode vector e per image, in input order. */
   readonly episodes: Float32Array[];
   readonly cancelled: boolean;
-  /** Encoding the batch, the prompt, fusion, memory read and conditioning. */
+  /** Encoding the newest frame and the prompt, fusion, memory read and conditioning: what precedes the first token (the older frames of the batch are encoded after the caption). */
   readonly encodeMs: number;
   /** From the start of the call to the first token (the whole call when there is none). */
   readonly firstTokenMs: number;
@@ -229,6 +229,15 @@ export class StreamEngine implements Model {
     return this.conditionOn(encoded, text);
   }
 
+  /**
+   * The episodes of a whole batch, in batch order, after a caption conditioned on its newest frame
+   * (`cond` from `prepare(images.slice(-1), …)`): the older frames only feed memory, so they are
+   * encoded here, after the caption, never before its first token.
+   */
+  batchEpisodes(images: readonly RgbImage[], cond: Conditioning): Float32Array[] {
+    return [...images.slice(0, -1).map((img) => this.encodeImage(img).e), cond.images[cond.images.length - 1]!.e];
+  }
+
   /** The decoder context for encoded images (the last conditions) and an encoded prompt. */
   conditionOn(images: readonly EncodedImage[], text: EncodedText): Conditioning {
     const newest = images[images.length - 1]!;
@@ -335,14 +344,13 @@ export class StreamEngine implements Model {
       }
     }
     const t2 = performance.now();
-    const older = input.images.slice(0, -1).map((img) => this.encodeImage(img).e);
-    const t3 = performance.now();
+    const episodes = this.batchEpisodes(input.images, cond);
     return {
       text,
       tokenIds,
-      episodes: [...older, cond.images[0]!.e],
+      episodes,
       cancelled,
-      encodeMs: t1 - t0 + (t3 - t2),
+      encodeMs: t1 - t0,
       firstTokenMs: (firstAt < 0 ? t2 : firstAt) - t0,
       decodeMs: t2 - t1,
     };
