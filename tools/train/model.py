@@ -34,10 +34,17 @@ class Config:
     rope_base: float = 10000.0
     ln_eps: float = 1e-5
     vocab_size: int = 64
+    stem_channels: tuple = ()  # () = linear patch stem; (C1, C2) = conv stem (docs/bitmar-stream.md §3)
 
     @property
     def n_patches(self):
         return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def patch_dim(self):
+        if self.stem_channels:
+            return self.stem_channels[1] * (self.patch_size // 2) ** 2
+        return 3 * self.patch_size ** 2
 
     def to_dict(self):
         return asdict(self)
@@ -221,8 +228,11 @@ class DecBlock(nn.Module):
 class Vision(nn.Module):
     def __init__(self, c):
         super().__init__()
-        P = c.patch_size
-        self.patch_embed = nn.Linear(3 * P * P, c.d)
+        if c.stem_channels:
+            c1, c2 = c.stem_channels
+            self.stem1 = nn.Conv2d(3, c1, 3, stride=1, padding=1)
+            self.stem2 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+        self.patch_embed = nn.Linear(c.patch_dim, c.d)
         self.cls = nn.Parameter(torch.randn(c.d) * 0.02)
         self.pos_emb = nn.Parameter(torch.randn(c.n_patches + 1, c.d) * 0.02)
         self.blk = nn.ModuleList(EncBlock(c) for _ in range(c.n_vision))
@@ -265,7 +275,18 @@ class Memory(nn.Module):
 
 def preprocess(images_u8, P):
     """images [B,S,S,3] uint8 (already area-resized) -> patches [B,N,3P^2] in (dy,dx,c) order."""
-    x = images_u8.float() / 127.5 - 1.0
+    return patchify(images_u8.float() / 127.5 - 1.0, P)
+
+
+def conv_stem(v, x):
+    """x [B,S,S,3] normalised -> [B,S/2,S/2,C2]: GELU(conv3x3 s1) then GELU(conv3x3 s2), zero padding 1."""
+    y = x.permute(0, 3, 1, 2)
+    y = gelu(v.stem2(gelu(v.stem1(y))))
+    return y.permute(0, 2, 3, 1)
+
+
+def patchify(x, P):
+    """x [B,S,S,C] -> [B,(S/P)^2,P*P*C] in row-major patch order, each patch in (dy,dx,c) order."""
     B, S, _, C = x.shape
     g = S // P
     x = x.view(B, g, P, g, P, C).permute(0, 1, 3, 2, 4, 5).reshape(B, g * g, P * P * C)
@@ -283,7 +304,10 @@ class BitMarStream(nn.Module):
     # ---- encoders -------------------------------------------------------------------------
     def encode_image(self, images_u8):
         c, v = self.c, self.v
-        x = v.patch_embed(preprocess(images_u8, c.patch_size))
+        if c.stem_channels:
+            x = v.patch_embed(patchify(conv_stem(v, images_u8.float() / 127.5 - 1.0), c.patch_size // 2))
+        else:
+            x = v.patch_embed(preprocess(images_u8, c.patch_size))
         B = x.shape[0]
         h = torch.cat([v.cls.expand(B, 1, c.d), x], 1) + v.pos_emb
         for b in v.blk:

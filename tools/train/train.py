@@ -260,8 +260,11 @@ def main():
                     p_.mul_(args.qk_init_scale)
     if not ck and args.init:
         ini = torch.load(args.init)
-        model.load_state_dict(ini["model"])
-        say(f"initialised from {args.init}")
+        own = model.state_dict()
+        # a new stem changes the patch-embedding width: take every tensor whose shape still fits
+        fit = {k: v for k, v in ini["model"].items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(fit, strict=False)
+        say(f"initialised from {args.init} ({len(fit)}/{len(own)} tensors; fresh: {sorted(set(own) - set(fit))})")
     say(f"config {cfg.to_dict()} params {count_params(model)}")
 
     def save():
