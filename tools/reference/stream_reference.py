@@ -65,6 +65,18 @@ def patchify(img_u8, P):
     return np.ascontiguousarray(x.reshape(g, P, g, P, 3).transpose(0, 2, 1, 3, 4).reshape(g * g, P * P * 3))
 
 
+def normalize_u8(img_u8):
+    """uint8 [S,S,3] -> fp32 HWC image v/127.5-1 (computed in float64, stored fp32): preprocess steps 1-3."""
+    return (img_u8.astype(np.float64) / 127.5 - 1.0).astype(f32)
+
+
+def patchify_map(x, P):
+    """fp32 HWC map [S,S,C] -> [(S/P)^2, P*P*C]: row-major patches, each in (dy,dx,c) order (step 4)."""
+    S, _, C = x.shape
+    g = S // P
+    return np.ascontiguousarray(np.asarray(x, f32).reshape(g, P, g, P, C).transpose(0, 2, 1, 3, 4).reshape(g * g, P * P * C))
+
+
 def normalize_prompt(s):
     s = re.sub(r"[?.!,]", "", s.strip().lower()).strip()
     return s if s else "describe the scene"
@@ -83,6 +95,8 @@ class Model:
         self.tctx, self.maxcap = g("text.context_length"), g("decoder.max_caption_tokens")
         self.sinks, self.window = g("attention.sink_count"), g("attention.window_length")
         self.base, self.eps = float(g("rope.freq_base")), f32(g("layer_norm_epsilon"))
+        sc = m.get(f"{ARCH}.vision.stem_channels")
+        self.stem = None if sc is None else [int(x) for x in sc]
         self.vocab = m["tokenizer.ggml.tokens"]
         self.index = {w: i for i, w in enumerate(self.vocab)}
         self.bos, self.eos, self.unk = m["tokenizer.ggml.bos_token_id"], m["tokenizer.ggml.eos_token_id"], m["tokenizer.ggml.unknown_token_id"]
@@ -97,6 +111,16 @@ class Model:
             else:
                 self.F[name] = np.asarray(a, f32)
         self.rec = None  # optional recorder: dict name -> list
+        if self.stem is not None:
+            assert len(self.stem) == 2 and self.P % 2 == 0, (self.stem, self.P)
+            C1, C2 = self.stem
+            assert self.F["v.stem1.weight"].shape == (C1, 27) and self.F["v.stem1.bias"].shape == (C1,)
+            assert self.F["v.stem2.weight"].shape == (C2, 9 * C1) and self.F["v.stem2.bias"].shape == (C2,)
+            self.patch_dim = C2 * (self.P // 2) ** 2
+        else:
+            assert "v.stem1.weight" not in self.F
+            self.patch_dim = 3 * self.P * self.P
+        assert self.F["v.patch_embed.weight"].shape == (self.d, self.patch_dim)
 
     # -- primitives
     def record(self, key, x):
@@ -182,8 +206,42 @@ class Model:
             x, _ = self.rec[key][-1]
             self.rec[key][-1] = (x, np.array(y, f32))
 
+    # -- convolutional stem (docs §3), fp32
+    def conv3x3(self, X, name, stride):
+        """X fp32 HWC [H,W,Cin] -> [Ho,Wo,Cout]: out[oy,ox,o] = b_o + sum_{ky,kx,c} w[o][(ky*3+kx)*Cin+c] *
+        X[stride*oy+ky-1][stride*ox+kx-1][c], zero outside the image (im2col rows in (ky,kx,c) order)."""
+        X = np.asarray(X, f32)
+        H, W_, Cin = X.shape
+        w, b = self.F[name + ".weight"], self.F[name + ".bias"]
+        assert w.shape[1] == 9 * Cin, (name, w.shape, Cin)
+        Ho, Wo = (H - 1) // stride + 1, (W_ - 1) // stride + 1
+        Xp = np.zeros((H + 2, W_ + 2, Cin), f32)
+        Xp[1:H + 1, 1:W_ + 1] = X
+        cols = np.empty((Ho, Wo, 3, 3, Cin), f32)
+        for ky in range(3):
+            for kx in range(3):
+                cols[:, :, ky, kx] = Xp[ky:ky + stride * (Ho - 1) + 1:stride, kx:kx + stride * (Wo - 1) + 1:stride]
+        y = (cols.reshape(Ho * Wo, 9 * Cin) @ w.T + b).astype(f32)
+        return y.reshape(Ho, Wo, -1)
+
+    def image_patches(self, img_u8, trace=None):
+        """Area-resized uint8 image [S,S,3] -> the [N, patch_dim] matrix fed to v.patch_embed: preprocess
+        step 4 on the image (linear stem) or on the conv stem's output map with side P/2. trace (a dict),
+        if given, receives x0 [S,S,C], and with the stem conv1 [S,S,C1], conv2 [S/2,S/2,C2]."""
+        x0 = normalize_u8(img_u8)
+        if trace is not None:
+            trace["x0"] = x0
+        if self.stem is None:
+            return patchify_map(x0, self.P)
+        c1 = self.gelu(self.conv3x3(x0, "v.stem1", 1))
+        c2 = self.gelu(self.conv3x3(c1, "v.stem2", 2))
+        if trace is not None:
+            trace["conv1"], trace["conv2"] = c1, c2
+        return patchify_map(c2, self.P // 2)
+
     # -- encoders
     def encode_image(self, patches):
+        """patches: [N, patch_dim] (image_patches)."""
         x = (patches @ self.F["v.patch_embed.weight"].T + self.F["v.patch_embed.bias"]).astype(f32)
         h = (np.concatenate([self.F["v.cls"][None], x], 0) + self.F["v.pos_emb"]).astype(f32)
         for i in range(self.nv):
@@ -322,16 +380,19 @@ class Model:
     def answer(self, img_u8, prompt, M=None):
         if img_u8.shape[0] != self.S or img_u8.shape[1] != self.S:
             img_u8 = resize_area_u8(img_u8, self.S)
-        fr = self.frame(patchify(img_u8, self.P), self.tokenize(prompt), M)
+        patches = self.image_patches(img_u8)
+        fr = self.frame(patches, self.tokenize(prompt), M)
         if M is None:
-            fr2 = self.frame(patchify(img_u8, self.P), self.tokenize(prompt), [fr["e"]])  # own episode live
+            fr2 = self.frame(patches, self.tokenize(prompt), [fr["e"]])  # own episode live
             fr = fr2
         return self.detok(self.greedy(fr, self.maxcap))
 
 
 # ---- random tiny model for fixtures ----------------------------------------------------------------
 
-def random_model_gguf(path, seed=1234):
+def random_model_gguf(path, seed=1234, stem=None):
+    """stem=None: the linear-stem model random-tiny. stem=(C1, C2): the same model (every tensor drawn
+    identically) except v.patch_embed.weight [d, C2*(P/2)^2] and v.stem1/v.stem2, drawn from seed+1."""
     sys.path.insert(0, os.path.join(HERE, "..", "train"))
     import export_gguf as eg
     rng = np.random.default_rng(seed)
@@ -363,6 +424,18 @@ def random_model_gguf(path, seed=1234):
 
     st["v.patch_embed.weight"] = rn(d, 3 * P * P, sc=1 / math.sqrt(3 * P * P))
     st["v.patch_embed.bias"] = rn(d, sc=0.05)
+    if stem is not None:
+        C1, C2 = stem
+        cfg["stem_channels"] = [C1, C2]
+        r2 = np.random.default_rng(seed + 1)
+        rs = lambda *s, sc=1.0: (r2.standard_normal(s) * sc).astype(f32)  # noqa: E731
+        # PyTorch Conv2d layout [out, in, ky, kx] (export_gguf permutes to (ky, kx, c) rows)
+        st["v.stem1.weight"] = rs(C1, 3, 3, 3, sc=2 / math.sqrt(27))
+        st["v.stem1.bias"] = rs(C1, sc=0.1)
+        st["v.stem2.weight"] = rs(C2, C1, 3, 3, sc=2 / math.sqrt(9 * C1))
+        st["v.stem2.bias"] = rs(C2, sc=0.1)
+        pd = C2 * (P // 2) ** 2
+        st["v.patch_embed.weight"] = rs(d, pd, sc=1 / math.sqrt(pd))
     st["v.cls"] = rn(d, sc=0.5)
     st["v.pos_emb"] = rn(N + 1, d, sc=0.5)
     for i in range(cfg["n_vision"]):
@@ -389,7 +462,7 @@ def random_model_gguf(path, seed=1234):
         lin(f"{p}.ffn.up", d, ff); lin(f"{p}.ffn.down", ff, d); lin(f"{p}.cond", d, d)
     ln("dec.ln_f")
     lin("dec.lm_head", d, V, bias=False)
-    eg.export(st, cfg, vocab, path, name="bitmar-stream-fixture-random")
+    eg.export(st, cfg, vocab, path, name="bitmar-stream-fixture-random" + ("" if stem is None else "-conv"))
     return cfg, vocab, st
 
 
@@ -414,9 +487,30 @@ class Blob:
 
 
 def make_fixtures(out):
+    """Writes random-tiny.{gguf,bin,json} (linear stem) and random-tiny-conv.{gguf,bin,json}.
+
+    random-tiny-conv: the same random model and inputs, but with the convolutional stem
+    (vision.stem_channels [4, 8]; image 16, patch 4 -> patch_dim 8*2*2 = 32). Same schema
+    ("bitmar-stream-fixture-v1", every key of random-tiny, with the same meaning), config gains
+    "stem_channels": [4, 8], plus these .bin keys (f32, row-major HWC maps):
+      v.stem/x      [16,16,3]  X0: input/image normalised (v/127.5-1), the stem input
+      v.stem/conv1  [16,16,4]  C1o = GELU(conv3x3(X0; v.stem1, stride 1, pad 1))
+      v.stem/conv2  [8,8,8]    C2o = GELU(conv3x3(C1o; v.stem2, stride 2, pad 1))
+      v.stem/y      [16,32]    C2o cut into 2x2 patches, (dy,dx,c) order: the matrix fed to
+                               v.patch_embed (what encodes to out/V)
+    input/patches stays preprocess step 4 on the image itself ([16,48], preprocessFrame's output),
+    NOT the patch_embed input.
+    """
     os.makedirs(out, exist_ok=True)
-    gpath = os.path.join(out, "random-tiny.gguf")
-    cfg, vocab, _st = random_model_gguf(gpath)
+    g12, g16 = _fixture(out, "random-tiny", None)
+    _fixture(out, "random-tiny-conv", (4, 8))
+    tot = sum(os.path.getsize(os.path.join(out, x)) for x in os.listdir(out))
+    print(f"fixtures in {out}: {sorted(os.listdir(out))} total {tot} bytes; greedy12 {g12} kv {g16}")
+
+
+def _fixture(out, stem_name, stem):
+    gpath = os.path.join(out, stem_name + ".gguf")
+    cfg, vocab, _st = random_model_gguf(gpath, stem=stem)
     m = Model(gpath)
     rng = np.random.default_rng(7)
     # inputs: a 24x18 raw frame (exercises the area resize) with two coloured blocks
@@ -424,7 +518,11 @@ def make_fixtures(out):
     raw[3:9, 2:8] = [220, 40, 40]
     raw[10:16, 14:21] = [50, 90, 230]
     img = resize_area_u8(raw, m.S)
-    patches = patchify(img, m.P)
+    pixel_patches = patchify(img, m.P)
+    trace = {}
+    patches = m.image_patches(img, trace)
+    if stem is None:
+        assert np.array_equal(patches, pixel_patches)
     prompt = "Is there a red circle?"
     ids = m.tokenize(prompt)
     # memory: 3 slots, unit vectors (slot 1 = this frame's own episode, filled in after encoding)
@@ -437,7 +535,12 @@ def make_fixtures(out):
     blob = Blob()
     blob.add("input/raw_frame", raw, "u8")
     blob.add("input/image", img, "u8")
-    blob.add("input/patches", patches)
+    blob.add("input/patches", pixel_patches)
+    if stem is not None:
+        blob.add("v.stem/x", trace["x0"])
+        blob.add("v.stem/conv1", trace["conv1"])
+        blob.add("v.stem/conv2", trace["conv2"])
+        blob.add("v.stem/y", patches)
     blob.add("input/prompt_ids", ids, "i32")
     blob.add("input/memory", M)
     # 1) frame encode + teacher-forced decoder, everything recorded
@@ -480,11 +583,11 @@ def make_fixtures(out):
     fr0 = m.frame(patches, ids, None)
     blob.add("out/empty_memory/c", fr0["c"])
     blob.add("out/empty_memory/teacher_logits", m.decode_full(fr0, tf))
-    blob.write(os.path.join(out, "random-tiny.bin"))
+    blob.write(os.path.join(out, stem_name + ".bin"))
     doc = dict(
         schema="bitmar-stream-fixture-v1",
         generator="tools/reference/stream_reference.py fixtures",
-        gguf="random-tiny.gguf", bin="random-tiny.bin",
+        gguf=stem_name + ".gguf", bin=stem_name + ".bin",
         config=cfg, vocab=vocab, prompt=prompt,
         teacher_text="a red circle on the left",
         notes=[
@@ -503,13 +606,19 @@ def make_fixtures(out):
             "out/kv_s2_w4_*: 16 greedy steps (no eos stop) with the sink+window cache S=2, W=4: keys cached "
             "before RoPE, positions = slot order, query at the last position; cache_len[i] = cache entries at step i.",
             "out/empty_memory/*: same frame with no live memory slot (r = 0).",
-        ],
+        ] + ([] if stem is None else [
+            f"convolutional stem (docs §3), vision.stem_channels {list(stem)}: input/patches is still preprocess step 4 "
+            "on the image (pixels); the stem's output, fed to v.patch_embed, is v.stem/y.",
+            "v.stem/x [S,S,3]: input/image normalised (v/127.5-1, HWC). v.stem/conv1 [S,S,C1] = GELU(conv3x3(x; v.stem1, "
+            "stride 1, zero pad 1)); v.stem/conv2 [S/2,S/2,C2] = GELU(conv3x3(conv1; v.stem2, stride 2, zero pad 1)).",
+            "v.stem/y [N, C2*(P/2)^2]: conv2 cut into (P/2)x(P/2) patches, row-major, each in (dy,dx,c) order; "
+            "out/V = the vision encoder on v.stem/y.",
+        ]),
         bitlinears=bl_names, blocks=blk_names, index=blob.index,
     )
-    with open(os.path.join(out, "random-tiny.json"), "w") as f:
+    with open(os.path.join(out, stem_name + ".json"), "w") as f:
         json.dump(doc, f, indent=1)
-    tot = sum(os.path.getsize(os.path.join(out, x)) for x in os.listdir(out))
-    print(f"fixtures in {out}: {sorted(os.listdir(out))} total {tot} bytes; greedy12 {g12} kv {g16}")
+    return g12, g16
 
 
 def eval_bmds(gguf, data, n, kinds=None):
@@ -521,8 +630,7 @@ def eval_bmds(gguf, data, n, kinds=None):
         img = ims[i]
         if img.shape[0] != m.S:  # e.g. 64x64 BMDS for a 32x32 model: area resize like the trainer
             img = resize_area_u8(img, m.S)
-        patches = patchify(img, m.P)
-        V_e = m.encode_image(patches)
+        patches = m.image_patches(img)
         for p, a in metas[i]["qa"]:
             k = kind_of(p)
             fr = m.frame(patches, m.tokenize(p), None)  # memory none, as `bitmar-node eval`

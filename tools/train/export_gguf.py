@@ -52,6 +52,23 @@ def bitlinear_names(cfg):
     return names
 
 
+def stem_channels(cfg):
+    """[C1, C2] of the convolutional stem, or [] for the linear patch stem (docs §1, §3)."""
+    sc = cfg.get("stem_channels") or ()
+    assert len(sc) in (0, 2), sc
+    if sc:
+        assert cfg["patch_size"] % 2 == 0, "the conv stem needs an even patch size"
+    return [int(x) for x in sc]
+
+
+def stem_weight(w):
+    """PyTorch Conv2d weight [out, in, ky, kx] -> GGUF row-major [out, 9*in], each row in (ky, kx, c)
+    order (GGUF ne [9*in, out]; docs §5 v.stem1/v.stem2)."""
+    w = np.asarray(w, np.float32)
+    assert w.ndim == 4 and w.shape[2:] == (3, 3), w.shape
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1))
+
+
 def export(state, cfg, vocab, out, name="bitmar-stream-shapes", ln_eps=None, rope_base=None):
     """state: dict name -> numpy fp32 array (model.py naming); cfg: Config dict; vocab: token list."""
     w = gw.Writer()
@@ -60,6 +77,10 @@ def export(state, cfg, vocab, out, name="bitmar-stream-shapes", ln_eps=None, rop
     w.u32("general.alignment", gw.ALIGN)
     for k, v in hparams(cfg):
         w.u32(f"{ARCH}.{k}", v)
+    stem = stem_channels(cfg)
+    assert bool(stem) == ("v.stem1.weight" in state), "stem_channels and the v.stem* tensors must agree"
+    if stem:  # optional: absent = linear patch stem (and the old byte-identical layout)
+        w.u32s(f"{ARCH}.vision.stem_channels", stem)
     w.f32(f"{ARCH}.rope.freq_base", cfg["rope_base"] if rope_base is None else rope_base)
     w.f32(f"{ARCH}.layer_norm_epsilon", cfg["ln_eps"] if ln_eps is None else ln_eps)
     w.string("tokenizer.ggml.model", "word")
@@ -84,7 +105,10 @@ def export(state, cfg, vocab, out, name="bitmar-stream-shapes", ln_eps=None, rop
         if k in done:
             continue
         g = gguf_name(k)
-        w.tensor(g, np.asarray(state[k], np.float32))
+        a = np.asarray(state[k], np.float32)
+        if k in ("v.stem1.weight", "v.stem2.weight"):
+            a = stem_weight(a)
+        w.tensor(g, a)
     return w.write(out)
 
 

@@ -41,6 +41,10 @@ class Writer:
     def strings(self, key, vs):
         self.add(key, ARRAY, list(vs), STRING)
 
+    def u32s(self, key, vs):
+        """Array of u32 (e.g. bitmar-stream.vision.stem_channels)."""
+        self.add(key, ARRAY, [int(v) for v in vs], U32)
+
     def tensor(self, name, arr, ggml_type=None, ne=None):
         """arr in numpy (row-major) layout; GGUF ne = reversed numpy shape unless ne is given."""
         arr = np.ascontiguousarray(arr)
