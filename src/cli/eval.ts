@@ -21,7 +21,7 @@ import {
   type EvalReport,
   type MemoryMode,
 } from '../eval/index.js';
-import { isBitmarError } from '../errors.js';
+import { BitmarError, isBitmarError } from '../errors.js';
 import { PACKAGE_ROOT, defaultConfigFiles, defaultModelPath } from '../paths.js';
 import type { PromptKind } from '../sources/synthetic/shapes-world.js';
 import { addConfigFlags, intArg, numArg } from './options.js';
@@ -90,16 +90,18 @@ export async function evalCommand(opts: EvalCommandOptions, out: NodeJS.Writable
     const model = await startModel(cfg.model.path || defaultModelPath(), cfg);
     if (model.fallbackReason) say(model.fallbackReason);
     try {
+      const worker = model.worker;
+      if (!worker.isStream()) throw new BitmarError('BITMAR_ERR_MODEL_ARCH', `eval scores bitmar-stream models on Shapes-world scenes; ${model.name} is ${model.arch}`);
       let renderer: { kind: 'ts' } | { kind: 'python'; file: string } = { kind: 'ts' };
       if (rendererKind === 'python') {
-        const size = model.worker.info.hparams.imageSize;
+        const size = worker.info.hparams.imageSize;
         const file = rendererFile ?? join(PACKAGE_ROOT, 'tools', 'train', 'data', `eval-python-seed${opts.seed >>> 0}-n${opts.scenes}-s${size}.bin`);
         const made = ensurePythonScenes(file, opts.scenes, opts.seed, size);
         say(made.generated ? `wrote ${file}: ${made.command}` : `reading ${file}`);
         renderer = { kind: 'python', file };
       }
       say(`model ${model.name} (${model.kernels}), seed 0x${(opts.seed >>> 0).toString(16).toUpperCase()}, ${opts.scenes} scenes, kinds ${kinds.join(',')}`);
-      report = await runEval(model.worker, {
+      report = await runEval(worker, {
         seed: opts.seed,
         scenes: opts.scenes,
         kinds,

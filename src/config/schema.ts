@@ -17,6 +17,10 @@ export const configSchema = z
         kernels: z.enum(['auto', 'native', 'typescript']).default('auto'),
         /** Intra-op threads for the native kernels (1 is best on a 2-core machine). */
         threads: z.number().int().min(1).max(64).default(1),
+        /** bitmar-r1 only: a DINOv2 ONNX file (needs onnxruntime-node) that turns images into its 768-d vision input; empty = feature vectors only. */
+        visionOnnx: z.string().default(''),
+        /** bitmar-r1 only: its stateful memory reads per caption: reset to the file's state (exact), carry over, or frozen. */
+        r1Memory: z.enum(['reset', 'carry', 'frozen']).default('reset'),
       })
       .strict()
       .default({}),

@@ -9,11 +9,12 @@
  * - `loadModel` dispatches on `general.architecture`: "bitmar-stream" (BitmarModel) or "bitmar-r1"
  *   (R1Model, the authors' architecture: src/model/r1/, docs/bitmar-r1.md); `loadR1Model` loads R1 only.
  * - `convertCheckpointFile`: an R1 checkpoint → bitmar-r1 GGUF (docs/convert.md).
+ * - `loadVisionOnnx`: images → bitmar-r1's 768-d vision input through a DINOv2 ONNX file (needs the
+ *   optional onnxruntime-node); `readFeatureFile`: feature vectors from .npy / .json / raw float32.
  */
-import { performance } from 'node:perf_hooks';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StreamEngine, type EncodedImage, type EncodedText, type GeneratedToken } from './engine/engine.js';
 import { modelInfo, type ModelInfo } from './engine/model-info.js';
+import { tokenStream } from './generation-stream.js';
 import type { DescribeRequest, DescribeResult } from './inference-worker.js';
 import { GgufReader } from './gguf/reader.js';
 import { loadKernels, type KernelChoice } from './kernels.js';
@@ -23,7 +24,7 @@ import { R1Engine } from './r1/engine.js';
 import { r1Model, type R1Model } from './r1/index.js';
 
 export { InferenceWorker } from './inference-worker.js';
-export type { DescribeRequest, DescribeResult, InferenceWorkerOptions, WorkerToken } from './inference-worker.js';
+export type { DescribeRequest, DescribeResult, InferenceWorkerOptions, WorkerToken, WorkerModelInfo, StreamWorkerInfo, R1WorkerInfo, R1NodeMemory } from './inference-worker.js';
 export type { ModelInfo } from './engine/model-info.js';
 export { StreamEngine, DEFAULT_PROMPT } from './engine/engine.js';
 export type { EncodedImage, EncodedText, GeneratedToken, GenerationOptions } from './engine/engine.js';
@@ -34,6 +35,9 @@ export type { GgufTensorInput } from './gguf/writer.js';
 export type { GgufValue, GgufTensorInfo, GgufArrayItems, GgmlTypeName } from './gguf/types.js';
 export type { Tokenizer } from './tokenizer/tokenizer.js';
 export { loadR1Model, R1Engine, R1_ARCH } from './r1/index.js';
+export { loadVisionOnnx, dinov2Pixels, VISION_ONNX_MISSING } from './r1/vision-onnx.js';
+export type { VisionExtractor, VisionOnnxInfo, VisionOnnxOptions } from './r1/vision-onnx.js';
+export { readFeatureFile, parseFeatureFile } from './r1/features-file.js';
 export type {
   R1Model, R1ModelInfo, R1GenerationStream, R1Config, R1Hparams, R1ForwardInput, R1ForwardOptions, R1ForwardOutput,
   R1GenerateOptions, R1GeneratedToken, R1GenerationSummary, R1MemoryMode, R1MemoryBuffers, R1StreamingOptions,
@@ -96,52 +100,22 @@ export function loadModel(path: string, opts: LoadModelOptions = {}): BitmarMode
 }
 
 function generationStream(engine: StreamEngine, req: DescribeRequest, signal?: AbortSignal): GenerationStream {
-  let settle: { resolve(r: DescribeResult): void; reject(e: unknown): void } | undefined;
-  const result = new Promise<DescribeResult>((resolve, reject) => (settle = { resolve, reject }));
-  result.catch(() => undefined); // the iterator rethrows; an unobserved `result` must not crash the process
-  let started = false;
-  const isAborted = (): boolean => signal?.aborted === true;
-  async function* run(): AsyncGenerator<GeneratedToken, void, undefined> {
-    if (started) throw new Error('a GenerationStream can be iterated once');
-    started = true;
-    const t0 = performance.now();
-    let t1 = t0;
-    let episodes: Float32Array[] = [];
-    const tokenIds: number[] = [];
-    let text = '';
-    let firstAt = -1;
-    let cancelled = true; // until the loop finishes on its own
-    let failed = false;
-    try {
-      const cond = engine.prepare(req.images.slice(-1), req.prompt); // newest first: see batchEpisodes
-      t1 = performance.now();
-      if (!isAborted()) {
-        let aborted = false;
-        for (const t of engine.generate(cond, req)) {
-          if (firstAt < 0) firstAt = t.atMs;
-          tokenIds.push(t.tokenId);
-          text = t.text;
-          yield t;
-          await nextTurn(); // let timers and I/O (and so an abort) run between tokens
-          if (isAborted()) {
-            aborted = true;
-            break;
-          }
-        }
-        cancelled = aborted;
-      }
-      episodes = engine.batchEpisodes(req.images, cond);
-    } catch (e) {
-      failed = true;
-      settle?.reject(e);
-      throw e;
-    } finally {
-      // Also reached when the consumer stops iterating early (counted as cancelled).
-      if (!failed) {
-        const t2 = performance.now();
-        settle?.resolve({ text, tokenIds, episodes, cancelled, encodeMs: t1 - t0, firstTokenMs: (firstAt < 0 ? t2 : firstAt) - t0, decodeMs: t2 - t1 });
-      }
-    }
-  }
-  return { result, [Symbol.asyncIterator]: run };
+  let cond: ReturnType<StreamEngine['prepare']> | undefined;
+  return tokenStream<GeneratedToken, void, DescribeResult>(
+    () => {
+      cond = engine.prepare(req.images.slice(-1), req.prompt); // newest first: see batchEpisodes
+      return engine.generate(cond, req);
+    },
+    (end) => ({
+      text: end.text,
+      tokenIds: end.tokenIds,
+      episodes: cond === undefined ? [] : engine.batchEpisodes(req.images, cond),
+      cancelled: end.cancelled,
+      encodeMs: end.t1 - end.t0,
+      firstTokenMs: end.firstAt - end.t0,
+      decodeMs: end.t2 - end.t1,
+    }),
+    signal,
+    'a GenerationStream',
+  );
 }

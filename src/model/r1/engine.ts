@@ -15,7 +15,7 @@ import { Sampler, checkSamplingOptions } from '../engine/sampler.js';
 import { loadTokenizer } from '../tokenizer/load-tokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { readR1Config, type R1Config } from './config.js';
-import { R1Scratch, encodeTextBatch, forwardBatch, type LogitRows, type R1Batch, type R1ForwardResult, type R1Model, type R1Trace } from './forward.js';
+import { R1Scratch, encodeTextBatch, encodeVisionBatch, episodeBatch, forwardBatch, type LogitRows, type R1Batch, type R1ForwardResult, type R1Model, type R1Trace } from './forward.js';
 import { R1Memory, checkMemoryMode, type R1MemoryMode } from './memory.js';
 import { R1StreamingSession, type R1StreamingOptions } from './streaming.js';
 import { loadR1Weights, type R1MemoryBuffers, type R1Weights } from './weights.js';
@@ -177,6 +177,27 @@ export class R1Engine implements R1Model {
     const Z = new Float32Array(ids.length * this.config.dim);
     encodeTextBatch(this, batch, Z);
     return { ids, Z };
+  }
+
+  /**
+   * Episode vectors e [d] (spec §3.6) of one prompt with each frame: a feature vector (an image) or
+   * null (text only: hasVision false, e = BL_te(mean Z)). Each is exactly the `episode` a single-row
+   * forward on (prompt, frame) computes — the query of R1's own memory read — without the memory
+   * read, the fusion or the decoder (no side effects). The prompt is encoded once.
+   */
+  episodes(promptIds: readonly number[], frames: readonly (Float32Array | readonly number[] | null)[]): Float32Array[] {
+    const d = this.config.dim;
+    const text = this.batchOf([{ inputIds: promptIds }]);
+    const Z = new Float32Array(text.T * d);
+    encodeTextBatch(this, text, Z);
+    return frames.map((f) => {
+      const b = this.batchOf([f === null ? { inputIds: promptIds, hasVision: false } : { inputIds: promptIds, visionFeatures: f }]);
+      const vis = new Float32Array(d);
+      encodeVisionBatch(this, b.vision, b.hasVision, 1, vis);
+      const e = new Float32Array(d);
+      episodeBatch(this, Z, vis, b.hasVision, 1, b.T, e);
+      return e;
+    });
   }
 
   /** Check and pack rows into a batch (all rows the same length; shorter ones right-padded with masks). */

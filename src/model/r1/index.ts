@@ -3,8 +3,7 @@
  * for general.architecture "bitmar-r1"): forward, encodeText, and generate as an AsyncIterable of
  * tokens with per-token timing, cancellable through an AbortSignal.
  */
-import { performance } from 'node:perf_hooks';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { tokenStream } from '../generation-stream.js';
 import { GgufReader } from '../gguf/reader.js';
 import { loadKernels, type KernelChoice } from '../kernels.js';
 import type { R1Config } from './config.js';
@@ -34,10 +33,13 @@ export interface R1ModelInfo {
   readonly episodeDim: number;
 }
 
+/** What an R1GenerationStream resolves with. */
+export type R1StreamResult = R1GenerationSummary & { readonly cancelled: boolean; readonly firstTokenMs: number; readonly totalMs: number };
+
 /** The tokens of one generation, and its summary once iteration ends. */
 export interface R1GenerationStream extends AsyncIterable<R1GeneratedToken> {
   /** Resolves after the last token (or the abort). */
-  readonly result: Promise<R1GenerationSummary & { readonly cancelled: boolean; readonly firstTokenMs: number; readonly totalMs: number }>;
+  readonly result: Promise<R1StreamResult>;
 }
 
 /** A bitmar-r1 model in the calling thread. */
@@ -49,6 +51,11 @@ export interface R1Model {
   forward(input: R1ForwardInput, opts?: R1ForwardOptions): R1ForwardOutput;
   /** Token ids and the text encoder's output Z [T, d]. */
   encodeText(text: string): { ids: number[]; Z: Float32Array };
+  /**
+   * Episode vectors e [d] of a prompt with each frame (a feature vector, or null for text only):
+   * what a forward's memory read would query with; no side effects (R1Engine.episodes).
+   */
+  episodes(prompt: string | readonly number[], frames: readonly (Float32Array | readonly number[] | null)[]): Float32Array[];
   /** Default memory mode: "reference" (the authors' stateful reads) or "frozen". */
   memoryMode: R1MemoryMode;
   memoryState(): R1MemoryBuffers;
@@ -84,6 +91,7 @@ export function r1Model(engine: R1Engine, path: string, fallbackReason?: string)
     engine,
     forward: (input, opts) => engine.forward(input, opts),
     encodeText: (text) => engine.encodeText(text),
+    episodes: (prompt, frames) => engine.episodes(typeof prompt === 'string' ? engine.tokenize(prompt) : prompt, frames),
     get memoryMode() {
       return engine.memoryMode;
     },
@@ -104,51 +112,13 @@ export function loadR1Model(path: string, opts: LoadR1Options = {}): R1Model {
 }
 
 function generationStream(engine: R1Engine, opts: R1GenerateOptions, signal?: AbortSignal): R1GenerationStream {
-  type Result = R1GenerationSummary & { cancelled: boolean; firstTokenMs: number; totalMs: number };
-  let settle: { resolve(r: Result): void; reject(e: unknown): void } | undefined;
-  const result = new Promise<Result>((resolve, reject) => (settle = { resolve, reject }));
-  result.catch(() => undefined); // the iterator rethrows; an unobserved `result` must not crash the process
-  let started = false;
-  const isAborted = (): boolean => signal?.aborted === true;
-  async function* run(): AsyncGenerator<R1GeneratedToken, void, undefined> {
-    if (started) throw new Error('an R1GenerationStream can be iterated once');
-    started = true;
-    const t0 = performance.now();
-    let firstAt = -1;
-    const tokenIds: number[] = [];
-    let text = '';
-    let summary: R1GenerationSummary | undefined;
-    let cancelled = true;
-    let failed = false;
-    try {
-      if (!isAborted()) {
-        const g = engine.generate(opts);
-        for (;;) {
-          const n = g.next();
-          if (n.done) {
-            summary = n.value;
-            cancelled = false;
-            break;
-          }
-          if (firstAt < 0) firstAt = n.value.atMs;
-          tokenIds.push(n.value.tokenId);
-          text = n.value.text;
-          yield n.value;
-          await nextTurn();
-          if (isAborted()) break;
-        }
-      }
-    } catch (e) {
-      failed = true;
-      settle?.reject(e);
-      throw e;
-    } finally {
-      if (!failed) {
-        const t2 = performance.now();
-        const base: R1GenerationSummary = summary ?? { promptIds: [], tokenIds, text, forwards: 0, memoryUpdates: 0, mode: opts.mode ?? 'exact' };
-        settle?.resolve({ ...base, cancelled, firstTokenMs: (firstAt < 0 ? t2 : firstAt) - t0, totalMs: t2 - t0 });
-      }
-    }
-  }
-  return { result, [Symbol.asyncIterator]: run };
+  return tokenStream<R1GeneratedToken, R1GenerationSummary, R1StreamResult>(
+    () => engine.generate(opts),
+    (end) => {
+      const base: R1GenerationSummary = end.summary ?? { promptIds: [], tokenIds: end.tokenIds, text: end.text, forwards: 0, memoryUpdates: 0, mode: opts.mode ?? 'exact' };
+      return { ...base, cancelled: end.cancelled, firstTokenMs: end.firstAt - end.t0, totalMs: end.t2 - end.t0 };
+    },
+    signal,
+    'an R1GenerationStream',
+  );
 }

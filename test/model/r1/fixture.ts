@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadKernels, type Kernels } from '../../../src/model/kernels.js';
 import { tsKernels } from '../../../src/model/kernels-ts.js';
+import type { RgbImage } from '../../../src/model/preprocess.js';
 
 export const FIXTURE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'r1');
 
@@ -114,3 +115,10 @@ export const BACKENDS: readonly [string, () => Kernels | string][] = [
     },
   ],
 ];
+
+/** The DINOv2 stand-in generator's test image (tools/reference/dinov2_standin.py): (x·7 + y·13 + c·50 + (x·y) mod 31) mod 256. */
+export function standInImage(width: number, height: number): RgbImage {
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = (x * 7 + y * 13 + c * 50 + ((x * y) % 31)) % 256;
+  return { width, height, data };
+}
