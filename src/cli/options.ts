@@ -22,6 +22,7 @@ export const CONFIG_FLAGS: [string, string, string, ((v: string) => unknown)?][]
   ['--model <file>', 'GGUF model file (default: the bundled model)', 'model.path'],
   ['--kernels <name>', 'kernel backend: auto, native or typescript', 'model.kernels'],
   ['--threads <n>', 'intra-op threads of the native kernels', 'model.threads', intArg('--threads')],
+  ['--vision-onnx <file>', 'bitmar-r1 only: a DINOv2 ONNX file that turns frames into 768-d features (needs onnxruntime-node)', 'model.visionOnnx'],
   ['--width <px>', 'synthetic camera frame width (160–1280)', 'source.synthetic.width', intArg('--width')],
   ['--height <px>', 'synthetic camera frame height (120–720)', 'source.synthetic.height', intArg('--height')],
   ['--fps <hz>', 'synthetic camera frame rate', 'source.synthetic.fps', numArg('--fps')],
