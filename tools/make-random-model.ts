@@ -4,7 +4,9 @@
  *
  *   node --import tsx tools/make-random-model.ts                       # → models/bitmar-stream-random.gguf
  *   node --import tsx tools/make-random-model.ts --preset bitmar-14m --out /tmp/bitmar-14m-random.gguf
+ *   node --import tsx tools/make-random-model.ts --stem 16,32 --out /tmp/conv.gguf   # convolutional stem
  *   options: --seed N --dim D --heads H --ffn F --layers L (vision, text and decoder blocks)
+ *            --image-size S --patch P --stem C1,C2 (convolutional stem, docs §3; P must be even)
  *            --vocab shapes|gpt2-size|N --f16-embeddings --out PATH
  *   --vocab gpt2-size stores the real GPT-2 BPE tokenizer (50,257 tokens, from js-tiktoken r50k_base);
  *   --vocab N pads the Shapes word list with `w<i>` words to N.
@@ -16,7 +18,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SHAPES_HPARAMS, STREAM_ARCH, FLOAT_HPARAMS, type StreamHparamKey } from '../src/model/engine/config.js';
+import { SHAPES_HPARAMS, STEM_CHANNELS_KEY, STREAM_ARCH, FLOAT_HPARAMS, type StreamHparamKey } from '../src/model/engine/config.js';
 import { Mulberry32 } from '../src/model/engine/sampler.js';
 import { gv, writeGguf, type GgufTensorInput } from '../src/model/gguf/writer.js';
 import type { GgufValue } from '../src/model/gguf/types.js';
@@ -41,6 +43,8 @@ export interface RandomModelOptions {
   readonly vocab?: readonly string[] | number | 'gpt2';
   /** Store the two token-embedding tables as F16 (the rest stays F32). */
   readonly f16Embeddings?: boolean;
+  /** `vision.stem_channels` [C1, C2]: a convolutional stem (docs §3); absent = linear patch stem. */
+  readonly stem?: readonly [number, number];
 }
 
 /** Vocabulary: specials, then the words, then `w<i>` fillers up to `size` when a size is given. */
@@ -109,6 +113,11 @@ export function makeRandomStreamModel(opts: RandomModelOptions = {}): Uint8Array
   const f = hp.feed_forward_length;
   const P = hp.patch_size;
   const N = (hp.image_size / P) ** 2;
+  const stem = opts.stem ?? null;
+  if (stem !== null && (P % 2 !== 0 || stem.length !== 2 || !stem.every((c) => Number.isInteger(c) && c >= 1))) {
+    throw new Error(`stem [${stem.join(', ')}] needs two positive channel counts and an even patch size (patch_size ${P})`);
+  }
+  const patchDim = stem === null ? 3 * P * P : stem[1] * (P / 2) ** 2;
   const g = new Gaussian(seed);
   const tensors: GgufTensorInput[] = [];
   const floatT = (name: string, ne: number[], data: Float32Array, f16 = false): void => {
@@ -142,7 +151,15 @@ export function makeRandomStreamModel(opts: RandomModelOptions = {}): Uint8Array
   };
   const emb = opts.f16Embeddings === true;
 
-  floatT('v.patch_embed.weight', [3 * P * P, d], g.fill(d * 3 * P * P, 1 / Math.sqrt(3 * P * P)));
+  if (stem !== null) {
+    // conv3x3 weights (Cout, 9·Cin), rows in (ky, kx, c) order (docs §5)
+    const [c1, c2] = stem;
+    floatT('v.stem1.weight', [27, c1], g.fill(c1 * 27, 1 / Math.sqrt(27)));
+    floatT('v.stem1.bias', [c1], g.fill(c1, 0.02));
+    floatT('v.stem2.weight', [9 * c1, c2], g.fill(c2 * 9 * c1, 1 / Math.sqrt(9 * c1)));
+    floatT('v.stem2.bias', [c2], g.fill(c2, 0.02));
+  }
+  floatT('v.patch_embed.weight', [patchDim, d], g.fill(d * patchDim, 1 / Math.sqrt(patchDim)));
   floatT('v.patch_embed.bias', [d], g.fill(d, 0.02));
   floatT('v.cls', [d], g.fill(d, 0.5));
   floatT('v.pos_emb', [d, N + 1], g.fill(d * (N + 1), 0.5));
@@ -185,6 +202,7 @@ export function makeRandomStreamModel(opts: RandomModelOptions = {}): Uint8Array
   for (const [k, v] of Object.entries(hp) as [StreamHparamKey, number][]) {
     metadata.push([`${STREAM_ARCH}.${k}`, FLOAT_HPARAMS.has(k) ? gv.f32(v) : gv.u32(v)]);
   }
+  if (stem !== null) metadata.push([`${STREAM_ARCH}.${STEM_CHANNELS_KEY}`, gv.array({ itemType: 'u32', items: [...stem] })]);
   if (gpt2 !== null) {
     const eot = r50k.special_tokens['<|endoftext|>']!;
     metadata.push(
@@ -224,6 +242,7 @@ function parseArgs(argv: readonly string[]): { out: string; opts: RandomModelOpt
   let seed: number | undefined;
   let vocab: readonly string[] | number | 'gpt2' | undefined;
   let f16: boolean | undefined;
+  let stem: [number, number] | undefined;
   const int = (flag: string, v: string | undefined): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${v}`);
@@ -238,6 +257,15 @@ function parseArgs(argv: readonly string[]): { out: string; opts: RandomModelOpt
       case '--dim': hparams.embedding_length = int(a, next()); break;
       case '--heads': hparams.head_count = int(a, next()); break;
       case '--ffn': hparams.feed_forward_length = int(a, next()); break;
+      case '--image-size': hparams.image_size = int(a, next()); break;
+      case '--patch': hparams.patch_size = int(a, next()); break;
+      case '--stem': {
+        const v = next();
+        const parts = (v ?? '').split(',');
+        if (parts.length !== 2) throw new Error(`--stem needs C1,C2 (two positive integers), got ${v}`);
+        stem = [int(a, parts[0]), int(a, parts[1])];
+        break;
+      }
       case '--layers': {
         const n = int(a, next());
         hparams['vision.block_count'] = n;
@@ -268,6 +296,7 @@ function parseArgs(argv: readonly string[]): { out: string; opts: RandomModelOpt
       hparams: { ...base.hparams, ...hparams },
       vocab: vocab ?? base.vocab,
       f16Embeddings: f16 ?? base.f16Embeddings,
+      stem: stem ?? base.stem,
     },
   };
 }

@@ -20,6 +20,10 @@
  *    patch flattened in (dy, dx, channel) order:
  *        out[n·3P² + (dy·P + dx)·3 + c] = x[(py·P + dy)·S + px·P + dx][c],   n = py·(S/P) + px.
  *    Result: Float32Array [N, 3·P²] row-major.
+ *
+ * With the convolutional stem (`vision.stem_channels`, docs §3) the model input is the normalised
+ * image of steps 1–3, HWC [S, S, 3] (`preprocessImage`); the engine runs the stem on it and cuts the
+ * stem output into (P/2)×(P/2) patches with the same step 4 (`cutPatches`, any channel count).
  */
 import { BitmarError } from '../errors.js';
 
@@ -134,6 +138,46 @@ export function resizeAreaU8(rgb: Uint8Array, width: number, height: number, siz
 }
 
 /**
+ * Step 3 on an already resized size×size RGB8 image: `v/127.5 − 1`, HWC [size, size, 3] (float32).
+ */
+export function normalizeImage(img: Uint8Array, size: number): Float32Array {
+  checkSide('image size', size);
+  if (img.length !== size * size * 3) throw new RangeError(`image has ${img.length} bytes, expected ${size * size * 3}`);
+  const out = new Float32Array(img.length);
+  for (let k = 0; k < img.length; k++) out[k] = img[k]! / 127.5 - 1;
+  return out;
+}
+
+/**
+ * Step 4 on any size×size×channels HWC float image: (size/P)² patches in row-major patch order,
+ * each flattened in (dy, dx, channel) order:
+ *     out[n·C·P² + (dy·P + dx)·C + c] = x[(py·P + dy)·size + px·P + dx][c],   n = py·(size/P) + px.
+ * Writes into `out` when given (≥ size²·channels floats), else a new array; returns it.
+ */
+export function cutPatches(x: Float32Array, size: number, patchSize: number, channels: number, out?: Float32Array): Float32Array {
+  checkSide('image size', size);
+  checkSide('patch size', patchSize);
+  checkSide('channels', channels);
+  if (size % patchSize !== 0) throw new RangeError(`image size ${size} must be a multiple of patch size ${patchSize}`);
+  const n = size * size * channels;
+  if (x.length < n) throw new RangeError(`image holds ${x.length} floats, expected ${n}`);
+  const dst = out ?? new Float32Array(n);
+  if (dst.length < n) throw new RangeError(`patch buffer holds ${dst.length} floats, need ${n}`);
+  const grid = size / patchSize;
+  const run = patchSize * channels; // one patch row: dx = 0..P−1, c = 0..C−1
+  let k = 0;
+  for (let py = 0; py < grid; py++) {
+    for (let px = 0; px < grid; px++) {
+      for (let dy = 0; dy < patchSize; dy++) {
+        let src = ((py * patchSize + dy) * size + px * patchSize) * channels;
+        for (let t = 0; t < run; t++) dst[k++] = x[src++]!;
+      }
+    }
+  }
+  return dst;
+}
+
+/**
  * Steps 3–4 on an already resized size×size RGB8 image: `v/127.5 − 1`, cut into P×P patches.
  * Returns Float32Array [N, 3·P²], N = (size/P)².
  */
@@ -141,20 +185,17 @@ export function patchify(img: Uint8Array, size: number, patchSize: number): Floa
   checkSide('image size', size);
   checkSide('patch size', patchSize);
   if (size % patchSize !== 0) throw new RangeError(`image size ${size} must be a multiple of patch size ${patchSize}`);
-  if (img.length !== size * size * 3) throw new RangeError(`image has ${img.length} bytes, expected ${size * size * 3}`);
-  const grid = size / patchSize;
-  const patchLen = 3 * patchSize * patchSize;
-  const out = new Float32Array(grid * grid * patchLen);
-  let k = 0;
-  for (let py = 0; py < grid; py++) {
-    for (let px = 0; px < grid; px++) {
-      for (let dy = 0; dy < patchSize; dy++) {
-        let src = ((py * patchSize + dy) * size + px * patchSize) * 3;
-        for (let t = 0; t < patchSize * 3; t++) out[k++] = img[src++]! / 127.5 - 1;
-      }
-    }
-  }
-  return out;
+  return cutPatches(normalizeImage(img, size), size, patchSize, 3);
+}
+
+/**
+ * Steps 1–3 of one frame: the normalised image, Float32Array HWC [imageSize, imageSize, 3] in
+ * [−1, 1] (the convolutional stem's input). Throws BitmarError BITMAR_ERR_IMAGE_SIZE for a
+ * malformed frame and RangeError when imageSize is not a positive integer.
+ */
+export function preprocessImage(frame: RgbImage, imageSize: number): Float32Array {
+  checkSide('image size', imageSize);
+  return normalizeImage(resizeAreaU8(frame.data, frame.width, frame.height, imageSize), imageSize);
 }
 
 /**

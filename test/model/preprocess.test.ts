@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isBitmarError } from '../../src/errors.js';
-import { patchify, preprocessFrame, resizeArea, resizeAreaU8 } from '../../src/model/preprocess.js';
+import { cutPatches, normalizeImage, patchify, preprocessFrame, preprocessImage, resizeArea, resizeAreaU8 } from '../../src/model/preprocess.js';
 
 /**
  * Slow, independent reference: for every output pixel, integrate the source over the output's
@@ -134,11 +134,51 @@ describe('preprocess', () => {
       assert.equal(preprocessFrame({ width: 1, height: 1, data: Uint8Array.from([255, 0, 0]) }, 8, 8)[0], 1);
     });
 
+    it('is cutPatches of preprocessImage (the normalised HWC image of the convolutional stem)', () => {
+      const data = new Uint8Array(50 * 30 * 3).map((_, k) => (k * 29 + 7) & 255);
+      const frame = { width: 50, height: 30, data };
+      const x = preprocessImage(frame, 16);
+      assert.equal(x.length, 16 * 16 * 3);
+      assert.deepEqual(x, normalizeImage(resizeAreaU8(data, 50, 30, 16), 16));
+      resizeAreaU8(data, 50, 30, 16).forEach((v, k) => assert.equal(x[k], Math.fround(v / 127.5 - 1)));
+      for (const P of [1, 2, 4, 8, 16]) assert.deepEqual(cutPatches(x, 16, P, 3), preprocessFrame(frame, 16, P));
+      assert.throws(() => preprocessImage(frame, 0), RangeError);
+      assert.throws(() => preprocessImage({ ...frame, data: new Uint8Array(5) }, 16), (e: unknown) => isBitmarError(e, 'BITMAR_ERR_IMAGE_SIZE'));
+    });
+
     it('validates sizes', () => {
       const frame = { width: 4, height: 4, data: new Uint8Array(48) };
       assert.throws(() => preprocessFrame(frame, 64, 7), /multiple of patch size/);
       assert.throws(() => preprocessFrame(frame, 0, 8), RangeError);
       assert.throws(() => preprocessFrame({ ...frame, data: new Uint8Array(47) }, 64, 8), (e: unknown) => isBitmarError(e, 'BITMAR_ERR_IMAGE_SIZE'));
+    });
+  });
+
+  describe('cutPatches (step 4 for any channel count: the stem output)', () => {
+    it('lays a C-channel map out in row-major patches, each in (dy, dx, channel) order', () => {
+      for (const [S, P, C] of [[8, 4, 5], [6, 3, 1], [4, 4, 32], [9, 1, 2]] as const) {
+        const x = Float32Array.from({ length: S * S * C }, (_, k) => k + 0.5);
+        const out = new Float32Array(S * S * C + 3).fill(-1);
+        assert.equal(cutPatches(x, S, P, C, out), out);
+        const g = S / P;
+        for (let py = 0; py < g; py++)
+          for (let px = 0; px < g; px++)
+            for (let dy = 0; dy < P; dy++)
+              for (let dx = 0; dx < P; dx++)
+                for (let c = 0; c < C; c++) {
+                  const n = py * g + px;
+                  assert.equal(out[n * C * P * P + (dy * P + dx) * C + c], x[((py * P + dy) * S + px * P + dx) * C + c]);
+                }
+        assert.deepEqual(Array.from(out.subarray(S * S * C)), [-1, -1, -1], 'writes nothing past the patches');
+        assert.deepEqual(cutPatches(x, S, P, C), out.subarray(0, S * S * C));
+      }
+    });
+
+    it('validates sizes', () => {
+      assert.throws(() => cutPatches(new Float32Array(75), 5, 2, 3), /multiple of patch size/);
+      assert.throws(() => cutPatches(new Float32Array(74), 5, 5, 3), /image holds 74 floats, expected 75/);
+      assert.throws(() => cutPatches(new Float32Array(75), 5, 5, 3, new Float32Array(74)), /patch buffer holds 74 floats, need 75/);
+      assert.throws(() => cutPatches(new Float32Array(75), 5, 5, 0), RangeError);
     });
   });
 });

@@ -35,8 +35,16 @@ export interface StreamConfig {
   readonly lnEps: number;
   /** N = (imageSize/patchSize)². */
   readonly patches: number;
-  /** 3·P². */
+  /**
+   * Patch vector length: 3·P² with the linear stem, C2·(P/2)² with the convolutional stem
+   * (the width of v.patch_embed's rows).
+   */
   readonly patchDim: number;
+  /**
+   * `vision.stem_channels` [C1, C2] of the convolutional stem (docs §1, §3), or null for the
+   * linear patch stem (key absent).
+   */
+  readonly stemChannels: readonly [number, number] | null;
   /** Vocabulary size V (from the tokenizer's token list). */
   readonly vocabSize: number;
 }
@@ -61,6 +69,12 @@ export const SHAPES_HPARAMS = {
 } as const;
 
 export type StreamHparamKey = keyof typeof SHAPES_HPARAMS;
+
+/** The optional u32-array key of the convolutional stem (docs §1), without the prefix. */
+export const STEM_CHANNELS_KEY = 'vision.stem_channels';
+
+/** Upper bound on C1 and C2 (a corrupt header must not size huge scratch buffers). */
+const MAX_STEM_CHANNELS = 1024;
 
 /** Keys whose value is a float (f32) in the GGUF; the rest are u32. */
 export const FLOAT_HPARAMS: ReadonlySet<StreamHparamKey> = new Set(['rope.freq_base', 'layer_norm_epsilon']);
@@ -121,6 +135,7 @@ export function readStreamConfig(r: GgufReader, vocabSize: number): StreamConfig
     throw mismatch(r.source, `${STREAM_ARCH}.embedding_length ${dim} / head_count ${heads} must be an even integer (RoPE half-split)`);
   }
   const patches = (imageSize / patchSize) ** 2;
+  const stemChannels = readStemChannels(r, imageSize, patchSize);
   return {
     imageSize,
     patchSize,
@@ -139,7 +154,36 @@ export function readStreamConfig(r: GgufReader, vocabSize: number): StreamConfig
     ropeBase: f('rope.freq_base'),
     lnEps: Math.fround(f('layer_norm_epsilon')),
     patches,
-    patchDim: 3 * patchSize * patchSize,
+    patchDim: stemChannels === null ? 3 * patchSize * patchSize : stemChannels[1] * (patchSize / 2) ** 2,
+    stemChannels,
     vocabSize,
   };
+}
+
+/**
+ * `bitmar-stream.vision.stem_channels`: absent → null (linear patch stem); else exactly two
+ * positive integers [C1, C2] (written as u32), with an even patch size and image size (the second
+ * convolution has stride 2 and each patch becomes (P/2)² stem pixels).
+ */
+function readStemChannels(r: GgufReader, imageSize: number, patchSize: number): readonly [number, number] | null {
+  const key = `${STREAM_ARCH}.${STEM_CHANNELS_KEY}`;
+  const v = r.get(key);
+  if (v === undefined) return null;
+  const fix = `write it as a u32 array [C1, C2] of positive channel counts ≤ ${MAX_STEM_CHANNELS} (e.g. [16, 32]), or leave it out for the linear patch stem`;
+  if (v.type !== 'array') throw mismatch(r.source, `${key} is a ${v.type}, must be an array of 2 u32; ${fix}`);
+  const { itemType, items } = v.value;
+  const integer = itemType === 'u8' || itemType === 'u16' || itemType === 'u32' || itemType === 'i8' || itemType === 'i16' || itemType === 'i32' || itemType === 'u64' || itemType === 'i64';
+  if (!integer) throw mismatch(r.source, `${key} is an array of ${itemType}, must be an array of 2 u32; ${fix}`);
+  const values = (items as readonly (number | bigint)[]).map(Number);
+  if (values.length !== 2 || values.some((c) => !(Number.isSafeInteger(c) && c >= 1 && c <= MAX_STEM_CHANNELS))) {
+    throw mismatch(r.source, `${key} = [${values.join(', ')}] is invalid; ${fix}`);
+  }
+  if (patchSize % 2 !== 0 || imageSize % 2 !== 0) {
+    throw mismatch(
+      r.source,
+      `${key} is set (convolutional stem) but ${STREAM_ARCH}.patch_size ${patchSize} / image_size ${imageSize} must both be even ` +
+        '(the stem halves the image: each P×P patch becomes (P/2)² stem pixels); use an even patch size, or drop the key for the linear stem',
+    );
+  }
+  return [values[0]!, values[1]!];
 }

@@ -10,11 +10,11 @@ import { performance } from 'node:perf_hooks';
 import { BitmarError } from '../../errors.js';
 import { GgufReader } from '../gguf/reader.js';
 import type { Kernels } from '../kernels.js';
-import { preprocessFrame, type RgbImage } from '../preprocess.js';
+import { cutPatches, preprocessImage, type RgbImage } from '../preprocess.js';
 import { loadTokenizer } from '../tokenizer/load-tokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { readStreamConfig, type StreamConfig } from './config.js';
-import { condition, context, decode, encodeText, encodeVision, fuse, memoryRead, type Model, type Trace } from './forward.js';
+import { condition, context, decode, encodeText, encodeVision, fuse, memoryRead, visionStem, type Model, type Trace } from './forward.js';
 import { RunState } from './run-state.js';
 import { Sampler, checkSamplingOptions } from './sampler.js';
 import { DecoderSession } from './session.js';
@@ -148,14 +148,26 @@ export class StreamEngine implements Model {
 
   /** Encode one RGB8 frame (any size; resized to image_size²). */
   encodeImage(img: RgbImage, trace?: Trace): EncodedImage {
-    const { imageSize, patchSize } = this.config;
-    return this.encodePatches(preprocessFrame(img, imageSize, patchSize), trace);
+    return this.encodePixels(preprocessImage(img, this.config.imageSize), trace);
   }
 
-  /** Encode preprocessed patches [N, 3P²]. */
+  /**
+   * Encode a normalised image, HWC [S, S, 3] in [−1, 1] (preprocess steps 1–3): the convolutional
+   * stem when the model has one, else the image cut into P×P patches; then the vision encoder.
+   */
+  encodePixels(x: Float32Array, trace?: Trace): EncodedImage {
+    const { imageSize: S, patchSize: P } = this.config;
+    if (x.length !== S * S * 3) throw new RangeError(`image holds ${x.length} floats, expected S·S·3 = ${S}·${S}·3`);
+    const patches = this.state.patches;
+    if (this.weights.stem !== null) visionStem(this, x, patches, trace);
+    else cutPatches(x, S, P, 3, patches);
+    return this.encodePatches(patches, trace);
+  }
+
+  /** Encode patch vectors [N, patchDim]: preprocessed patches (linear stem) or the stem's output. */
   encodePatches(patches: Float32Array, trace?: Trace): EncodedImage {
     const { patches: N, patchDim, dim: d } = this.config;
-    if (patches.length !== N * patchDim) throw new RangeError(`patches hold ${patches.length} floats, expected N·3P² = ${N}·${patchDim}`);
+    if (patches.length !== N * patchDim) throw new RangeError(`patches hold ${patches.length} floats, expected N·patch_dim = ${N}·${patchDim}`);
     const V = new Float32Array((N + 1) * d);
     const e = new Float32Array(d);
     encodeVision(this, patches, V, e, trace);

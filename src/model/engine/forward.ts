@@ -7,7 +7,9 @@
  * outputs that escape are written into arrays the caller passes.
  */
 import type { DecoderStep, DecoderStepLinear, DecoderStepSpec, Kernels } from '../kernels.js';
+import { cutPatches } from '../preprocess.js';
 import type { StreamConfig } from './config.js';
+import { conv3x3, conv3x3OutSize } from './conv.js';
 import { addInPlace, addRowInPlace, l2Normalize, meanRows } from './ops.js';
 import type { RunState } from './run-state.js';
 import type { DecoderSession } from './session.js';
@@ -61,14 +63,39 @@ export function encoderBlock(M: Model, b: EncoderBlockWeights, h: Float32Array, 
 }
 
 /**
- * Vision encoder on preprocessed patches [N, 3P²]: writes V [(N+1), d] and the unit episode
- * vector e [d].
+ * The convolutional stem (docs §3) on the normalised image x, HWC [S, S, 3]:
+ * C1o = GELU(conv3x3(x; v.stem1, stride 1)) [S, S, C1], C2o = GELU(conv3x3(C1o; v.stem2, stride 2))
+ * [S/2, S/2, C2], cut into (P/2)×(P/2) patches → `patches` [N, C2·(P/2)²]. Works in the RunState
+ * stem scratch (im2col + the kernels' fp32 matmul and GELU). Traces the fixture keys (test/fixtures/
+ * stream/random-tiny-conv.json) 'v.stem/conv1' (C1o, S² rows), 'v.stem/conv2' (C2o, (S/2)² rows)
+ * and 'v.stem/y' (the patches, N rows).
+ */
+export function visionStem(M: Model, x: Float32Array, patches: Float32Array, trace?: Trace): void {
+  const { imageSize: S, patchSize: P } = M.config;
+  const stem = M.weights.stem;
+  if (stem === null) throw new Error('visionStem: this model has the linear patch stem');
+  const s = M.state;
+  const { conv1, conv2 } = stem;
+  conv3x3(M.kernels, x, 0, S, S, conv1, 1, s.stemCol, s.stem1);
+  M.kernels.gelu(s.stem1, S * S * conv1.outChannels);
+  trace?.('v.stem/conv1', s.stem1, S * S, conv1.outChannels);
+  const half = conv3x3OutSize(S, 2);
+  conv3x3(M.kernels, s.stemCol, s.stem1Offset, S, S, conv2, 2, s.stemCol, s.stem2); // C1o lives in stemCol
+  M.kernels.gelu(s.stem2, half * half * conv2.outChannels);
+  trace?.('v.stem/conv2', s.stem2, half * half, conv2.outChannels);
+  cutPatches(s.stem2, half, P / 2, conv2.outChannels, patches);
+  trace?.('v.stem/y', patches, M.config.patches, M.config.patchDim);
+}
+
+/**
+ * Vision encoder on the patch vectors [N, patchDim] (preprocessed patches, or the stem's):
+ * writes V [(N+1), d] and the unit episode vector e [d].
  */
 export function encodeVision(M: Model, patches: Float32Array, V: Float32Array, e: Float32Array, trace?: Trace): void {
   const { dim: d, patches: N, patchDim } = M.config;
   const w = M.weights;
   const s = M.state;
-  // x = patches @ Wᵀ + b (fp32 stem), into proj rows 0..N−1
+  // x = patches @ Wᵀ + b (fp32 patch embedding), into proj rows 0..N−1
   M.kernels.matmulF32(w.patchEmbedWeight, d, patchDim, patches, N, s.proj, w.patchEmbedBias);
   // h = concat(cls, x) + pos_emb
   for (let j = 0; j < d; j++) s.h[j] = w.cls[j]! + w.visionPos[j]!;

@@ -8,7 +8,8 @@ import { BitmarError } from '../../errors.js';
 import type { GgufReader } from '../gguf/reader.js';
 import { formatDims, type GgmlTypeName } from '../gguf/types.js';
 import type { Kernels, TernaryMatrix } from '../kernels.js';
-import type { StreamConfig } from './config.js';
+import type { Conv3x3Weights } from './conv.js';
+import { STEM_CHANNELS_KEY, STREAM_ARCH, type StreamConfig } from './config.js';
 
 /** A BitLinear: ternary W (out, in) with s_w, optional bias (out). */
 export interface BitLinearWeights {
@@ -61,9 +62,17 @@ export interface DecoderBlockWeights {
   readonly ffn: FfnWeights;
 }
 
+/** The convolutional stem (docs §3): conv3x3 stride 1 → GELU → conv3x3 stride 2 → GELU. */
+export interface StemWeights {
+  readonly conv1: Conv3x3Weights; // 3 → C1
+  readonly conv2: Conv3x3Weights; // C1 → C2
+}
+
 export interface StreamWeights {
   // vision encoder
-  readonly patchEmbedWeight: Float32Array; // (d, 3P²) fp32 stem
+  /** v.stem1 / v.stem2, or null for the linear patch stem. */
+  readonly stem: StemWeights | null;
+  readonly patchEmbedWeight: Float32Array; // (d, patchDim) fp32 patch embedding
   readonly patchEmbedBias: Float32Array; // (d)
   readonly cls: Float32Array; // (d)
   readonly visionPos: Float32Array; // (N+1, d)
@@ -182,6 +191,35 @@ function checkTrailingCodes(source: string, name: string, codes: Uint8Array, row
   }
 }
 
+/** v.stem1 / v.stem2 when the config has a convolutional stem; stem tensors without the key are an error. */
+function loadStem(L: TensorLoader, r: GgufReader, c: StreamConfig): StemWeights | null {
+  const key = `${STREAM_ARCH}.${STEM_CHANNELS_KEY}`;
+  if (c.stemChannels === null) {
+    const stray = ['v.stem1.weight', 'v.stem1.bias', 'v.stem2.weight', 'v.stem2.bias'].filter((n) => r.tensors.has(n));
+    if (stray.length > 0) {
+      throw mismatch(r.source, `tensor ${stray.map((n) => `"${n}"`).join(', ')} present but metadata ${key} is missing: add ${key} = [C1, C2] (u32) for the convolutional stem, or drop the v.stem* tensors`);
+    }
+    return null;
+  }
+  const [c1, c2] = c.stemChannels;
+  const why = `${key} = [${c1}, ${c2}] asks for the convolutional stem (docs/bitmar-stream.md §3, §5)`;
+  const float = (name: string, ne: readonly number[]): Float32Array => {
+    try {
+      return L.float(name, ne);
+    } catch (e) {
+      if (e instanceof BitmarError) throw new BitmarError(e.code, `${e.message}; ${why}`, { cause: e });
+      throw e;
+    }
+  };
+  const conv = (name: string, cin: number, cout: number): Conv3x3Weights => ({
+    weight: float(`${name}.weight`, [9 * cin, cout]),
+    bias: float(`${name}.bias`, [cout]),
+    inChannels: cin,
+    outChannels: cout,
+  });
+  return { conv1: conv('v.stem1', 3, c1), conv2: conv('v.stem2', c1, c2) };
+}
+
 /** Load and check every tensor of a bitmar-stream file. */
 export function loadStreamWeights(r: GgufReader, c: StreamConfig, kernels: Kernels): StreamWeights {
   const L = new TensorLoader(r, kernels);
@@ -196,6 +234,7 @@ export function loadStreamWeights(r: GgufReader, c: StreamConfig, kernels: Kerne
   const memScale = L.float('mem.scale', [1])[0]!;
   if (!Number.isFinite(memScale)) throw mismatch(r.source, `tensor "mem.scale" = ${memScale} must be finite`);
   const w: StreamWeights = {
+    stem: loadStem(L, r, c),
     patchEmbedWeight: L.float('v.patch_embed.weight', [c.patchDim, d]),
     patchEmbedBias: L.float('v.patch_embed.bias', [d]),
     cls: L.float('v.cls', [d]),

@@ -1,39 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { BitmarError } from '../../../src/errors.js';
-import { StreamEngine } from '../../../src/model/engine/engine.js';
-import { GgufReader } from '../../../src/model/gguf/reader.js';
-import type { GgufValue } from '../../../src/model/gguf/types.js';
-import { gv, writeGguf, type GgufTensorInput } from '../../../src/model/gguf/writer.js';
-import { tsKernels } from '../../../src/model/kernels-ts.js';
+import { gv } from '../../../src/model/gguf/writer.js';
 import { DEFAULT_MODEL_PATH, makeRandomStreamModel } from '../../../tools/make-random-model.js';
-import { referenceDecoderLogits, relDiff, testImage, tinyEngine, tinyModelBytes } from './helpers.js';
-
-/** Re-write a GGUF with edited metadata/tensors. */
-function rewrite(bytes: Uint8Array, edit: (meta: [string, GgufValue][], tensors: GgufTensorInput[]) => void): Uint8Array {
-  const r = GgufReader.fromBytes(bytes);
-  const meta = [...r.metadata.entries()];
-  const tensors: GgufTensorInput[] = [...r.tensors.values()].map((t) => ({
-    name: t.name,
-    type: t.type,
-    dims: t.dims,
-    data: t.type === 'I8' ? r.tensorBytes(t.name).slice() : t.type === 'I32' ? r.tensorI32(t.name).slice() : r.tensorF32(t.name).slice(),
-  }));
-  edit(meta, tensors);
-  return writeGguf(meta, tensors);
-}
-
-function expectLoadError(bytes: Uint8Array, code: string, pattern: RegExp): void {
-  assert.throws(
-    () => StreamEngine.fromReader(GgufReader.fromBytes(bytes, 'm.gguf'), tsKernels),
-    (e: unknown) => {
-      assert.ok(e instanceof BitmarError, String(e));
-      assert.equal(e.code, code, e.message);
-      assert.match(e.message, pattern);
-      return true;
-    },
-  );
-}
+import { expectLoadError, referenceDecoderLogits, relDiff, rewrite, testImage, tinyEngine, tinyModelBytes } from './helpers.js';
 
 describe('bitmar-stream engine', function () {
   this.timeout(120_000);

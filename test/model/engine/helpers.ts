@@ -4,8 +4,12 @@
  * reference shares only the weights and the BitLinear kernel with the engine; its elementwise
  * formulas round at the same points as src/model/engine/ops.ts so the two agree to the bit.
  */
+import assert from 'node:assert/strict';
+import { BitmarError } from '../../../src/errors.js';
 import { StreamEngine, type Conditioning } from '../../../src/model/engine/engine.js';
 import { GgufReader } from '../../../src/model/gguf/reader.js';
+import type { GgufValue } from '../../../src/model/gguf/types.js';
+import { writeGguf, type GgufTensorInput } from '../../../src/model/gguf/writer.js';
 import type { Kernels } from '../../../src/model/kernels.js';
 import { tsKernels } from '../../../src/model/kernels-ts.js';
 import type { BitLinearWeights, LayerNormWeights } from '../../../src/model/engine/weights.js';
@@ -188,4 +192,32 @@ export function withoutEos(bytes: Uint8Array): Uint8Array {
   const eos = r.getUint('tokenizer.ggml.eos_token_id');
   out.fill(0x55, t.offset + eos * rowBytes, t.offset + (eos + 1) * rowBytes);
   return out;
+}
+
+// ---- GGUF edits and load errors ----------------------------------------------------------------
+
+/** Re-write a GGUF with edited metadata/tensors. */
+export function rewrite(bytes: Uint8Array, edit: (meta: [string, GgufValue][], tensors: GgufTensorInput[]) => void): Uint8Array {
+  const r = GgufReader.fromBytes(bytes);
+  const meta = [...r.metadata.entries()];
+  const tensors: GgufTensorInput[] = [...r.tensors.values()].map((t) => ({
+    name: t.name,
+    type: t.type,
+    dims: t.dims,
+    data: t.type === 'I8' ? r.tensorBytes(t.name).slice() : t.type === 'I32' ? r.tensorI32(t.name).slice() : r.tensorF32(t.name).slice(),
+  }));
+  edit(meta, tensors);
+  return writeGguf(meta, tensors);
+}
+
+export function expectLoadError(bytes: Uint8Array, code: string, pattern: RegExp): void {
+  assert.throws(
+    () => StreamEngine.fromReader(GgufReader.fromBytes(bytes, 'm.gguf'), tsKernels),
+    (e: unknown) => {
+      assert.ok(e instanceof BitmarError, String(e));
+      assert.equal(e.code, code, e.message);
+      assert.match(e.message, pattern);
+      return true;
+    },
+  );
 }

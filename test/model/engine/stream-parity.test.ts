@@ -1,19 +1,21 @@
 /**
  * Parity with the numpy reference (tools/reference/stream_reference.py fixtures): golden inputs and
- * outputs of a random tiny GGUF, recorded per BitLinear, per block and end to end. Run for the
- * TypeScript kernels and, when the addon is built, the native ones.
+ * outputs of a random tiny GGUF, recorded per BitLinear, per block and end to end. Run for both
+ * fixtures (random-tiny: the linear patch stem; random-tiny-conv: the same model with the
+ * convolutional stem, plus its stem intermediates), each with the TypeScript kernels and, when the
+ * addon is built, the native ones.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StreamEngine, type Conditioning } from '../../../src/model/engine/engine.js';
-import { decoderBlock, encoderBlock, fusionBlock } from '../../../src/model/engine/forward.js';
+import { decoderBlock, encoderBlock, fusionBlock, visionStem, type Trace } from '../../../src/model/engine/forward.js';
 import type { BitLinearWeights } from '../../../src/model/engine/weights.js';
 import { GgufReader } from '../../../src/model/gguf/reader.js';
 import { loadKernels, type Kernels } from '../../../src/model/kernels.js';
 import { tsKernels } from '../../../src/model/kernels-ts.js';
-import { preprocessFrame } from '../../../src/model/preprocess.js';
+import { preprocessFrame, preprocessImage } from '../../../src/model/preprocess.js';
 
 const DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'stream');
 
@@ -32,21 +34,30 @@ interface Fixture {
   readonly index: Readonly<Record<string, Entry>>;
 }
 
-const fx = JSON.parse(readFileSync(join(DIR, 'random-tiny.json'), 'utf8')) as Fixture;
-const bin = readFileSync(join(DIR, fx.bin));
-
-function arr(key: string): { data: Float32Array; shape: readonly number[] } {
-  const e = fx.index[key];
-  if (e === undefined) throw new Error(`fixture has no ${key}`);
-  const n = e.shape.reduce((a, b) => a * b, 1);
-  const bytes = bin.subarray(e.offset, e.offset + n * (e.dtype === 'u8' ? 1 : 4));
-  const copy = new Uint8Array(bytes); // aligned copy
-  if (e.dtype === 'f32') return { data: new Float32Array(copy.buffer), shape: e.shape };
-  if (e.dtype === 'i32') return { data: Float32Array.from(new Int32Array(copy.buffer)), shape: e.shape };
-  return { data: Float32Array.from(copy), shape: e.shape };
+/** A fixture's JSON and its arrays. */
+interface LoadedFixture {
+  readonly fx: Fixture;
+  arr(key: string): { data: Float32Array; shape: readonly number[] };
+  f32(key: string): Float32Array;
+  ints(key: string): number[];
+  has(key: string): boolean;
 }
-const f32 = (key: string): Float32Array => arr(key).data;
-const ints = (key: string): number[] => Array.from(arr(key).data);
+
+function loadFixture(json: string): LoadedFixture {
+  const fx = JSON.parse(readFileSync(join(DIR, json), 'utf8')) as Fixture;
+  const bin = readFileSync(join(DIR, fx.bin));
+  const arr = (key: string): { data: Float32Array; shape: readonly number[] } => {
+    const e = fx.index[key];
+    if (e === undefined) throw new Error(`fixture ${json} has no ${key}`);
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    const bytes = bin.subarray(e.offset, e.offset + n * (e.dtype === 'u8' ? 1 : 4));
+    const copy = new Uint8Array(bytes); // aligned copy
+    if (e.dtype === 'f32') return { data: new Float32Array(copy.buffer), shape: e.shape };
+    if (e.dtype === 'i32') return { data: Float32Array.from(new Int32Array(copy.buffer)), shape: e.shape };
+    return { data: Float32Array.from(copy), shape: e.shape };
+  };
+  return { fx, arr, f32: (key) => arr(key).data, ints: (key) => Array.from(arr(key).data), has: (key) => fx.index[key] !== undefined };
+}
 
 /** max |a − b| / max |b| */
 function relErr(a: Float32Array, b: Float32Array): number {
@@ -87,9 +98,14 @@ function stepLogits(engine: StreamEngine, cond: Conditioning, tokens: readonly n
   return tokens.map((t) => engine.feed(sess, [t], 0, 1, false).slice(0, engine.config.vocabSize));
 }
 
-function suite(name: string, kernels: () => Kernels | string): void {
-  describe(`stream parity with the numpy reference (${name} kernels)`, function () {
+/** The stem intermediates of random-tiny-conv (fixture key → engine trace name; the same names). */
+const STEM_TRACES = ['v.stem/conv1', 'v.stem/conv2', 'v.stem/y'] as const;
+
+function suite(fixture: string, name: string, kernels: () => Kernels | string): void {
+  describe(`stream parity with the numpy reference (${fixture}, ${name} kernels)`, function () {
     this.timeout(120_000);
+    const { fx, arr, f32, ints, has } = loadFixture(`${fixture}.json`);
+    const conv = has('v.stem/x');
     let engine: StreamEngine;
     let cond: Conditioning;
 
@@ -102,20 +118,45 @@ function suite(name: string, kernels: () => Kernels | string): void {
       engine = StreamEngine.fromReader(GgufReader.open(join(DIR, fx.gguf)), k as Kernels);
       const d = engine.config.dim;
       engine.setMemory(f32('input/memory'), f32('input/memory').length / d);
-      const image = engine.encodePatches(f32('input/patches'));
+      // the linear stem starts from the fixture's patches, the convolutional one from its normalised image
+      const image = conv ? engine.encodePixels(f32('v.stem/x')) : engine.encodePatches(f32('input/patches'));
       cond = engine.conditionOn([image], engine.encodeIds(ints('input/prompt_ids')));
     });
 
     it('fixture schema and model', () => {
       assert.equal(fx.schema, 'bitmar-stream-fixture-v1');
       assert.equal(engine.config.dim, 32);
+      const stem = (fx as { config?: { stem_channels?: number[] } }).config?.stem_channels ?? null;
+      assert.deepEqual(engine.config.stemChannels, stem);
+      assert.equal(conv, stem !== null, 'a stem fixture records v.stem/*');
     });
 
-    it('preprocess: raw frame → patches', () => {
+    it('preprocess: raw frame → patches (and → the normalised image)', () => {
       const raw = arr('input/raw_frame');
       const [h, w] = raw.shape as [number, number, number];
-      const got = preprocessFrame({ width: w, height: h, data: Uint8Array.from(raw.data) }, engine.config.imageSize, engine.config.patchSize);
+      const frame = { width: w, height: h, data: Uint8Array.from(raw.data) };
+      const got = preprocessFrame(frame, engine.config.imageSize, engine.config.patchSize);
       assert.deepEqual(got, f32('input/patches'));
+      if (conv) assert.deepEqual(preprocessImage(frame, engine.config.imageSize), f32('v.stem/x'));
+    });
+
+    if (conv) it('convolutional stem, teacher-forced (≤ 1e-5 relative)', () => {
+      const traced = new Map<string, Float32Array>();
+      const trace: Trace = (n, data, rows, width) => traced.set(n, data.slice(0, rows * width));
+      const patches = new Float32Array(engine.config.patches * engine.config.patchDim);
+      visionStem(engine, f32('v.stem/x'), patches, trace);
+      for (const key of STEM_TRACES) {
+        const got = traced.get(key);
+        assert.ok(got, `the engine traced no ${key}`);
+        expectClose(got, f32(key), key);
+      }
+      expectClose(patches, f32('v.stem/y'), 'stem patches');
+      // the ViT on the reference's own stem output gives its V as well
+      expectClose(engine.encodePatches(f32('v.stem/y')).V, f32('out/V'), 'V from v.stem/y');
+      // and a raw frame goes through preprocess + stem to the same episode
+      const raw = arr('input/raw_frame');
+      const [h, w] = raw.shape as [number, number, number];
+      expectClose(engine.encodeImage({ width: w, height: h, data: Uint8Array.from(raw.data) }).e, f32('out/e'), 'e from the raw frame');
     });
 
     it('tokenizer: prompt → ids', () => {
@@ -257,11 +298,15 @@ function suite(name: string, kernels: () => Kernels | string): void {
   });
 }
 
-suite('typescript', () => tsKernels);
-suite('native', () => {
+function nativeKernels(): Kernels | string {
   try {
     return loadKernels('native').kernels;
   } catch (e) {
     return `native kernels not built (${(e as Error).message.split(';')[0]})`;
   }
-});
+}
+
+for (const fixture of ['random-tiny', 'random-tiny-conv']) {
+  suite(fixture, 'typescript', () => tsKernels);
+  suite(fixture, 'native', nativeKernels);
+}
