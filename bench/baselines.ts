@@ -1,9 +1,9 @@
 // The baselines a user would pick instead, run in the same benchmark process so they interleave with
 // ours: PyTorch fp32 on the CPU (Debian's python3-torch through /usr/bin/python3, one warm child
-// process speaking bench/torch-decode.py's line protocol), and onnxruntime-node when it is installed.
+// process speaking bench/torch-decode.py's line protocol), and onnxruntime-node when it is installed
+// (bench/onnx.ts: in this process, on ONNX graphs generated from the same GGUF by tools/onnx/).
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -71,16 +71,5 @@ export class TorchDecoder {
   }
 }
 
-/**
- * Whether onnxruntime-node can be used here; a one-line note when not. It is not a dependency: it
- * needs `npm i -D onnxruntime-node` with `onnxruntime-node-install=skip` in .npmrc (its install
- * script otherwise fetches CUDA providers from a feed this machine cannot reach).
- */
-export function onnxruntimeNote(): string {
-  try {
-    createRequire(import.meta.url).resolve('onnxruntime-node');
-    return 'onnxruntime-node is installed, but the ONNX export of the bitmar-stream decoder (fp32 and int8 MatMul graphs) is not written yet; skipped';
-  } catch {
-    return 'skipped: onnxruntime-node is not installed (needs `npm i -D onnxruntime-node` and the line `onnxruntime-node-install=skip` in .npmrc)';
-  }
-}
+// onnxruntime-node (bench/onnx.ts): the same weights exported to ONNX (tools/onnx/), fp32 and int8.
+export { loadOnnxruntime, ORT_KINDS, OrtDecoder, OrtGemv, ortLabel, type OrtModule } from './onnx.js';
