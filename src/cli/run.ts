@@ -15,11 +15,13 @@ import { createLogger, RepeatLimiter, type Logger } from '../log.js';
 import { defaultConfigFiles, defaultModelPath, resolveStateDir } from '../paths.js';
 import type { Describer } from '../pipeline/describe-batch.js';
 import type { PipelineEvent } from '../pipeline/events.js';
+import { createSampler } from '../pipeline/sample-frames.js';
 import { createPipeline, type PipelineSettings } from '../pipeline/topology.js';
 import { createFoxgloveSink, type FoxgloveSink } from '../sinks/foxglove/foxglove-sink.js';
 import { createMcapRecorder } from '../sinks/recorder/mcap-recorder.js';
 import { NodeMetrics } from '../sinks/metrics/metrics.js';
 import { TerminalSink } from '../sinks/terminal/terminal-sink.js';
+import { DecodePool } from '../sources/image/decode-pool.js';
 import type { MqttRequestHandlers } from '../sources/mqtt/requests.js';
 import type { Frame, Prompt } from '../types.js';
 import { addConfigFlags, intArg, numArg, overridesFrom } from './options.js';
@@ -225,11 +227,26 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       }
     }
 
+    // Camera images from MQTT and ROS 2 (JPEG/PNG, raw conversions) are decoded in a worker thread,
+    // so the event loop never waits for a frame's pixels; it starts with the first image. With those
+    // sources the sampling policy runs before decoding: a frame it drops is never decoded.
+    const decodePool = new DecodePool({
+      name: 'bitmar-image-decode',
+      onRestart: (r) => log.warn({ restarts: r.restarts, lost: r.lost }, `image decode worker stopped (${r.reason}); restarted`),
+    });
+    life.add('image decode worker', () => decodePool.close());
+    const sampledAtSource = cfg.source.kind === 'mqtt' || cfg.source.kind === 'ros2';
+    const sampler = createSampler(() => ({ everyN: cfg.pipeline.sampleEveryN, minIntervalMs: cfg.pipeline.minIntervalMs }));
+    const shouldDecode = (): boolean => sampler(performance.now());
+    if (sampledAtSource) decodePool.warm();
+
     // ROS 2: only behind the guard; its parameters may override the config.
     const ros2: NodeRos2 | null = await startRos2(cfg, {
       log,
       say,
       argv: io.argv,
+      decodePool,
+      ...(cfg.source.kind === 'ros2' ? { shouldDecode } : {}),
       onParameters: (changes) => {
         const next = { ...runtime };
         for (const c of changes) next[c.name] = c.value;
@@ -254,7 +271,10 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     // MQTT: the embedded broker unless a URL is given.
     let mqtt: NodeMqtt | null = null;
     if (cfg.mqtt.enabled) {
-      mqtt = await startMqtt(cfg, stateDir, model.name, requestHandlers(model, memory, () => prompt), log, say);
+      mqtt = await startMqtt(cfg, stateDir, model.name, requestHandlers(model, memory, () => prompt), log, say, {
+        decodePool,
+        ...(cfg.source.kind === 'mqtt' ? { shouldDecode } : {}),
+      });
       const m = mqtt;
       life.add('mqtt', () => m.close());
       m.transport.on('connect', () => metrics.connection.set({ transport: 'mqtt' }, 1));
@@ -284,6 +304,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       describer: watchedDescriber(model, notifier),
       memory: memory?.sink ?? null,
       settings: () => settingsFrom(cfg, prompt, model.name),
+      sampledAtSource,
       onPrompt: (p) => {
         prompt = p.text;
         log.info({ source: p.source }, `prompt set to "${p.text}"`);
@@ -313,6 +334,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
         }
       }
       if (ev.type === 'memory' && memory) metrics.memorySlotsUsed.set(memory.used());
+      if (ev.type === 'input') log[ev.input.state === 'silent' ? 'warn' : 'info']({ silentMs: Math.round(ev.input.silentMs) }, ev.input.message);
       if (ev.type === 'drop' && ev.drop.reason !== 'sampled_out') {
         const n = limiter.admit(`${ev.drop.stage}:${ev.drop.reason}`);
         if (n >= 0) log.warn({ stage: ev.drop.stage, reason: ev.drop.reason, suppressed: n }, ev.drop.detail ?? 'input dropped');
@@ -327,7 +349,8 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       complete: () => void stop(0, 'source finished'),
     });
     // Inputs refused before the pipeline (decode errors, floods, bad UTF-8) are counted the same way.
-    const sourceDrops = merge(...[source.drops$, mqtt?.drops$, ros2?.drops$].filter((d): d is NonNullable<typeof d> => d !== undefined)).subscribe((drop) =>
+    // (Each stream once: the MQTT and ROS 2 sources' drops$ are also `source.drops$` when they are the source.)
+    const sourceDrops = merge(...new Set([source.drops$, mqtt?.drops$, ros2?.drops$].filter((d): d is NonNullable<typeof d> => d !== undefined))).subscribe((drop) =>
       onEvent({ type: 'drop', drop }),
     );
     life.add('drop counters', () => sourceDrops.unsubscribe());

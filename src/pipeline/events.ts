@@ -1,4 +1,7 @@
 import type { Caption, CaptionToken, DropEvent } from '../types.js';
+import type { InputStatus } from './input-watch.js';
+
+export type { InputStatus } from './input-watch.js';
 
 /** A memory write, as sinks report it. */
 export interface MemoryEvent {
@@ -15,4 +18,6 @@ export type PipelineEvent =
   | { readonly type: 'caption'; readonly caption: Caption }
   | { readonly type: 'drop'; readonly drop: DropEvent }
   | { readonly type: 'memory'; readonly memory: MemoryEvent }
-  | { readonly type: 'encoded'; readonly frames: number; readonly encodeMs: number };
+  | { readonly type: 'encoded'; readonly frames: number; readonly encodeMs: number }
+  /** The frame input went silent for the pipeline's `inputSilenceMs`, or came back (input-watch.ts). */
+  | { readonly type: 'input'; readonly input: InputStatus };

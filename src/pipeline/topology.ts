@@ -1,7 +1,7 @@
 /**
  * The only place the pipeline stages are wired:
- *   frames → validate → sample → batch → (latest wins) describe: encode, fuse, memory read,
- *   decode tokens, memory write → events → sinks.
+ *   frames → (input watch) → validate → sample → batch → (latest wins) describe: encode, fuse,
+ *   memory read, decode tokens, memory write → events → sinks.
  * Every buffer is bounded and every drop is reported as a `drop` event with stage and reason.
  */
 import { Subject, asyncScheduler, catchError, EMPTY, filter, takeUntil, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
@@ -12,6 +12,10 @@ import type { PipelineEvent } from './events.js';
 import { processLatest } from './process-latest.js';
 import { sampleFrames, type SampleOptions } from './sample-frames.js';
 import { frameProblem, type FrameLimits } from './validate-frame.js';
+import { watchInput } from './input-watch.js';
+
+/** Default `inputSilenceMs`: a source quiet this long is reported (an `input` event). */
+export const DEFAULT_INPUT_SILENCE_MS = 5000;
 
 /** Pipeline settings; read on every use, so runtime parameter changes apply at once. */
 export interface PipelineSettings extends SampleOptions, DescribeOptions {
@@ -33,6 +37,17 @@ export interface PipelineDeps {
   readonly limits?: FrameLimits;
   readonly scheduler?: SchedulerLike;
   readonly now?: () => number;
+  /**
+   * No frame for this long (ms) → an `input` event `silent`, and `resumed` when frames come back
+   * (input-watch.ts). Default DEFAULT_INPUT_SILENCE_MS; 0 turns it off.
+   */
+  readonly inputSilenceMs?: number;
+  /**
+   * The source already applied the sampling policy before decoding (sample-frames.ts
+   * `createSampler` as its `shouldDecode`, counting `<source>/sampled_out`): the sample stage then
+   * passes every frame instead of sampling twice. Default false.
+   */
+  readonly sampledAtSource?: boolean;
 }
 
 export interface Pipeline {
@@ -59,12 +74,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     });
     const flow = deps.frames$
       .pipe(
+        watchInput<Frame>(deps.inputSilenceMs ?? DEFAULT_INPUT_SILENCE_MS, (input) => emit({ type: 'input', input }), scheduler),
         filter((f) => {
           const problem = frameProblem(f, limits);
           if (problem) drop({ stage: 'validate', reason: 'invalid_input', detail: problem });
           return problem === null;
         }),
-        sampleFrames<Frame>(s, () => drop({ stage: 'sample', reason: 'sampled_out' })),
+        deps.sampledAtSource === true ? (f$: Observable<Frame>) => f$ : sampleFrames<Frame>(s, () => drop({ stage: 'sample', reason: 'sampled_out' })),
         batchFrames<Frame>(s().batchSize, s().batchMaxWaitMs, scheduler),
         processLatest<Frame[], never>(
           (batch) => {

@@ -264,11 +264,10 @@ export function checkDimensions(width: number, height: number, limits: ImageLimi
 }
 
 /**
- * Converts a raw Image view to tightly packed RGB8 (one copy of the pixels). Throws
- * BITMAR_ERR_IMAGE_ENCODING (unknown encoding) or BITMAR_ERR_IMAGE_SIZE (zero/huge dimensions,
- * `step` shorter than a row, data shorter than step·height, odd width for 4:2:2).
+ * Checks a raw Image view without touching its pixels: the encoding, the dimensions, `step` and
+ * the data length. Throws what `convertToRgb8` throws for the same view; returns the encoding.
  */
-export function convertToRgb8(img: RawImageView, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): DecodedImage {
+function checkRaw(img: RawImageView, limits: ImageLimits): EncodingInfo {
   const { width, height, step, data } = img;
   const info = ENCODINGS.get(img.encoding.toLowerCase());
   if (!info) {
@@ -281,6 +280,27 @@ export function convertToRgb8(img: RawImageView, limits: ImageLimits = DEFAULT_I
   if (data.byteLength < step * height) {
     throw new BitmarError('BITMAR_ERR_IMAGE_SIZE', `data has ${data.byteLength} bytes, fewer than step×height = ${step}×${height} = ${step * height}`);
   }
+  return info;
+}
+
+/**
+ * Checks a raw Image view as `convertToRgb8` does (same errors) and tells whether its pixels need a
+ * per-pixel conversion (true) or are tight RGB8 already, a single copy (false).
+ */
+export function checkRawImage(img: RawImageView, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): boolean {
+  const info = checkRaw(img, limits);
+  return !(info.isRgb8 === true && img.step === img.width * info.bytesPerPixel);
+}
+
+/**
+ * Converts a raw Image view to tightly packed RGB8 (one copy of the pixels). Throws
+ * BITMAR_ERR_IMAGE_ENCODING (unknown encoding) or BITMAR_ERR_IMAGE_SIZE (zero/huge dimensions,
+ * `step` shorter than a row, data shorter than step·height, odd width for 4:2:2).
+ */
+export function convertToRgb8(img: RawImageView, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): DecodedImage {
+  const { width, height, step, data } = img;
+  const info = checkRaw(img, limits);
+  const rowBytes = width * info.bytesPerPixel;
   const out = new Uint8Array(width * height * 3);
   if (info.isRgb8 === true && step === rowBytes) {
     out.set(data.subarray(0, rowBytes * height));
@@ -310,28 +330,107 @@ export function decodeImageMessage(bytes: Uint8Array, limits: ImageLimits = DEFA
   }
 }
 
+/** A CompressedImage with a usable payload; throws for a depth image or an empty one. */
+function compressedView(bytes: Uint8Array): CompressedImageView {
+  const msg = parseCompressedImageCdr(bytes);
+  if (/compresseddepth/i.test(msg.format)) {
+    throw new BitmarError('BITMAR_ERR_IMAGE_ENCODING', `CompressedImage format '${msg.format}' is a depth image, not a camera image`);
+  }
+  if (msg.data.byteLength === 0) throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', `CompressedImage '${msg.format}' has no data`);
+  return msg;
+}
+
+/** A decoder's exception as the BitmarError the drop reports (a BitmarError passes unchanged). */
+function decoderError(msg: CompressedImageView, e: unknown): BitmarError {
+  if (e instanceof BitmarError) return e;
+  return new BitmarError('BITMAR_ERR_IMAGE_DECODE', `CompressedImage '${msg.format}': ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+function compressedResult(msg: CompressedImageView, decoded: { width: number; height: number; data: Uint8Array }, limits: ImageLimits): ImageResult {
+  const { width, height } = decoded;
+  checkDimensions(width, height, limits, `CompressedImage '${msg.format}'`);
+  return { ok: true, image: { stampNs: msg.stampNs, frameId: msg.frameId, width, height, data: toRgb8(decoded) } };
+}
+
 /**
  * sensor_msgs/msg/CompressedImage CDR (image_transport "jpeg"/"png", "bgr8; jpeg compressed bgr8")
  * → RGB8 through `decoder`, or the reason it was dropped. compressedDepth is refused. Never throws.
  */
 export function decodeCompressedImageMessage(bytes: Uint8Array, decoder: CompressedDecoder, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): ImageResult {
   try {
-    const msg = parseCompressedImageCdr(bytes);
-    if (/compresseddepth/i.test(msg.format)) {
-      throw new BitmarError('BITMAR_ERR_IMAGE_ENCODING', `CompressedImage format '${msg.format}' is a depth image, not a camera image`);
-    }
-    if (msg.data.byteLength === 0) throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', `CompressedImage '${msg.format}' has no data`);
+    const msg = compressedView(bytes);
     let decoded: { width: number; height: number; data: Uint8Array };
     try {
       decoded = decoder(msg.data);
     } catch (e) {
-      if (e instanceof BitmarError) throw e;
-      throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', `CompressedImage '${msg.format}': ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      throw decoderError(msg, e);
     }
-    const { width, height } = decoded;
-    checkDimensions(width, height, limits, `CompressedImage '${msg.format}'`);
-    return { ok: true, image: { stampNs: msg.stampNs, frameId: msg.frameId, width, height, data: toRgb8(decoded) } };
+    return compressedResult(msg, decoded, limits);
   } catch (e) {
+    return failure(e);
+  }
+}
+
+/** `CompressedDecoder` off the calling thread (src/sources/image/decode-pool.ts `DecodePool.decode`). */
+export type AsyncCompressedDecoder = (bytes: Uint8Array) => Promise<{ width: number; height: number; data: Uint8Array }>;
+
+/** Raw pixels → RGB8 off the calling thread (decode-pool.ts `DecodePool.convert`), after `checkRawImage`. */
+export type AsyncRawConverter = (view: RawImageView) => Promise<{ width: number; height: number; data: Uint8Array }>;
+
+/**
+ * `decodeCompressedImageMessage` with the decoding done by `decoder` elsewhere (a worker): the CDR
+ * is read here, the result and every refusal are the same. `isSkip(e)` marks errors that are not
+ * about the image (the pool dropped the job): those reject the promise instead of becoming a result.
+ */
+export async function decodeCompressedImageMessageAsync(
+  bytes: Uint8Array,
+  decoder: AsyncCompressedDecoder,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+  isSkip: (e: unknown) => boolean = () => false,
+): Promise<ImageResult> {
+  let msg: CompressedImageView;
+  try {
+    msg = compressedView(bytes);
+  } catch (e) {
+    return failure(e);
+  }
+  let decoded: { width: number; height: number; data: Uint8Array };
+  try {
+    decoded = await decoder(msg.data);
+  } catch (e) {
+    if (isSkip(e)) throw e;
+    return failure(decoderError(msg, e));
+  }
+  try {
+    return compressedResult(msg, decoded, limits);
+  } catch (e) {
+    return failure(e);
+  }
+}
+
+/**
+ * `decodeImageMessage` with the per-pixel conversion (bgr8, mono, 16-bit, YUV…) done by `convert`
+ * elsewhere; tight rgb8 is copied here (that copy is the whole cost). Same results and refusals;
+ * `isSkip` as for decodeCompressedImageMessageAsync.
+ */
+export async function decodeImageMessageAsync(
+  bytes: Uint8Array,
+  convert: AsyncRawConverter,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+  isSkip: (e: unknown) => boolean = () => false,
+): Promise<ImageResult> {
+  let view: RawImageView;
+  try {
+    view = parseImageCdr(bytes);
+    if (!checkRawImage(view, limits)) return { ok: true, image: convertToRgb8(view, limits) };
+  } catch (e) {
+    return failure(e);
+  }
+  try {
+    const out = await convert(view);
+    return { ok: true, image: { stampNs: view.stampNs, frameId: view.frameId, width: out.width, height: out.height, data: out.data } };
+  } catch (e) {
+    if (isSkip(e)) throw e;
     return failure(e);
   }
 }

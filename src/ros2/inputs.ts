@@ -10,7 +10,11 @@ import { decodeMessage } from './cdr.js';
 import {
   DEFAULT_IMAGE_LIMITS,
   decodeCompressedImageMessage,
+  decodeCompressedImageMessageAsync,
   decodeImageMessage,
+  decodeImageMessageAsync,
+  type AsyncCompressedDecoder,
+  type AsyncRawConverter,
   type CompressedDecoder,
   type ImageLimits,
   type ImageResult,
@@ -56,6 +60,13 @@ export interface InputDecoder {
   image(source: string, bytes: Uint8Array, at?: Arrival): InputResult<Frame>;
   /** sensor_msgs/msg/CompressedImage CDR. */
   compressed(source: string, bytes: Uint8Array, at?: Arrival): InputResult<Frame>;
+  /**
+   * `image` and `compressed` with the pixel work done elsewhere (src/sources/image/decode-pool.ts):
+   * the CDR is read and checked now, the result and every refusal are the same, and the frame gets
+   * its id when it is ready. Rejects only for errors `isSkip` marks (the pool dropped the job).
+   */
+  imageAsync(source: string, bytes: Uint8Array, convert: AsyncRawConverter, isSkip: (e: unknown) => boolean, at?: Arrival): Promise<InputResult<Frame>>;
+  compressedAsync(source: string, bytes: Uint8Array, decode: AsyncCompressedDecoder, isSkip: (e: unknown) => boolean, at?: Arrival): Promise<InputResult<Frame>>;
   /** std_msgs/msg/String CDR. */
   prompt(source: string, bytes: Uint8Array, at?: Arrival): InputResult<Prompt>;
 }
@@ -98,6 +109,10 @@ export function createInputDecoder(opts: InputDecoderOptions): InputDecoder {
 
     compressed: (source, bytes, at = {}) =>
       toFrame(source, decodeCompressedImageMessage(bytes, opts.decodeCompressed ?? defaultCompressedDecoder, limits), at),
+
+    imageAsync: async (source, bytes, convert, isSkip, at = {}) => toFrame(source, await decodeImageMessageAsync(bytes, convert, limits, isSkip), at),
+
+    compressedAsync: async (source, bytes, decode, isSkip, at = {}) => toFrame(source, await decodeCompressedImageMessageAsync(bytes, decode, limits, isSkip), at),
 
     prompt: (source, bytes, at = {}) => {
       let text: string;

@@ -181,13 +181,6 @@ const requestMessages: fc.Arbitrary<Inbound> = fc
 const advance = fc.oneof({ arbitrary: fc.constant(1000), weight: 9 }, { arbitrary: fc.constant(0), weight: 1 });
 
 /**
- * Refusals whose detail does not name a BITMAR_ERR code yet: mqtt-source.ts `frameFrom` passes a
- * splitRawEnvelope error on as its bare message. The fix (reported on issue 9): write
- * `detail: \`${e.code}: ${e.message}\`` there, as decodeImagePayload does. Delete this with that fix.
- */
-const KNOWN_UNCODED = /^bitmar\/fuzz\/image\/raw: image\/raw (header|payload)/;
-
-/**
  * Checks a drop and returns its tally key. Limits and routing refusals (rate_limited, unknown_topic,
  * the transport's size limit) are their own code; a parser refusal must name its BitmarError; a
  * refused request is answered with an error code unless it gave nowhere to answer.
@@ -199,7 +192,6 @@ function checkDrop(d: DropEvent, answers: readonly Answer[]): string {
   const code = /BITMAR_ERR_[A-Z0-9_]+/.exec(detail);
   if (code !== null) return `${d.reason}/${code[0]}`;
   if (d.reason === 'rate_limited' || d.reason === 'unknown_topic' || /bytes > maxPayloadBytes/.test(detail)) return d.reason;
-  if (KNOWN_UNCODED.test(detail)) return `${d.reason}/(no code yet)`;
   if (detail.startsWith('bitmar/fuzz/request/')) {
     if (/request without a response topic/.test(detail)) return `${d.reason}/(no reply topic)`;
     const answer = answers[answers.length - 1];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { from } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { sampleFrames } from '../../src/pipeline/sample-frames.js';
+import { createSampler, sampleFrames } from '../../src/pipeline/sample-frames.js';
 
 const f = (receivedMs: number) => ({ receivedMs });
 
@@ -44,5 +44,17 @@ describe('sampleFrames', () => {
       expectObservable(cold('a#', { a: f(0) }).pipe(sampleFrames(() => ({ everyN: 1, minIntervalMs: 0 }), () => {}))).toBe('a#', { a: f(0) });
       expectObservable(cold('|').pipe(sampleFrames(() => ({ everyN: 3, minIntervalMs: 0 }), () => {}))).toBe('|');
     });
+  });
+
+  it('createSampler, asked before decoding, keeps exactly the frames the sample stage would', () => {
+    const opts = () => ({ everyN: 3, minIntervalMs: 50 });
+    const arrivals = [0, 10, 20, 30, 40, 55, 60, 70, 130, 131, 132, 133, 200, 201, 260, 300];
+    const staged: number[] = [];
+    from(arrivals.map(f))
+      .pipe(sampleFrames(opts, () => {}))
+      .subscribe((v) => staged.push(v.receivedMs));
+    const keep = createSampler(opts);
+    assert.deepEqual(arrivals.filter((t) => keep(t)), staged);
+    assert.ok(staged.length > 1 && staged.length < arrivals.length);
   });
 });

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { firstValueFrom, toArray } from 'rxjs';
 import { createRos2Sink, type DescribeHandler } from '../../src/sinks/ros2/ros2-sink.js';
+import { DecodePool } from '../../src/sources/image/decode-pool.js';
 import { createRos2Source } from '../../src/sources/ros2/ros2-source.js';
 import { decodeMessage, encodeMessage } from '../../src/ros2/cdr.js';
 import { openRos2Transport, type Ros2Transport } from '../../src/ros2/transport.js';
@@ -149,6 +150,61 @@ describe('sources/ros2 (with FakeRclnodejsForTests)', () => {
     for (let i = 0; i < 4; i++) node.subscription('/image_raw').callback(rgbImage(2, 2));
     assert.equal(frames.length, 2);
     assert.deepEqual(src.counts().drops, { sampled_out: 2 });
+  });
+
+  it('decodes and converts in a decode pool with the same frames and drops, in arrival order per topic', async function () {
+    this.timeout(30_000);
+    const pool = new DecodePool({ workers: 2 });
+    try {
+      const run = async (withPool: boolean): Promise<{ frames: Frame[]; drops: DropEvent[] }> => {
+        const { t, node } = await open();
+        const src = createRos2Source({ transport: t, compressedTopic: '/c', ...(withPool ? { decodePool: pool } : {}) });
+        const frames = collect<Frame>(src.frames$);
+        const drops = collect<DropEvent>(src.drops$);
+        const compressed = (data: Uint8Array, sec: number, format = 'jpeg'): Buffer =>
+          Buffer.from(encodeMessage('sensor_msgs/msg/CompressedImage', { header: { stamp: { sec, nanosec: 0 }, frame_id: 'c' }, format, data }));
+        const raw = (encoding: string, sec: number, width = 4): Buffer =>
+          Buffer.from(encodeMessage('sensor_msgs/msg/Image', { header: { stamp: { sec, nanosec: 0 }, frame_id: 'r' }, height: 2, width, encoding, is_bigendian: 0, step: width * 3, data: new Uint8Array(width * 6).map((_, i) => i * 5) }));
+        const big = encodeJpeg({ width: 320, height: 240, data: new Uint8Array(320 * 240 * 3).map((_, i) => (i * 7) & 255) });
+        const small = encodeJpeg({ width: 8, height: 8, data: new Uint8Array(192).fill(90) });
+        const c = node.subscription('/c').callback;
+        const image = node.subscription('/image_raw').callback;
+        for (let i = 1; i <= 6; i++) c(compressed(i % 2 ? big : small, i));
+        c(compressed(small.subarray(0, 30), 7));
+        c(compressed(small, 8, '16UC1; compressedDepth png'));
+        image(raw('bgr8', 1));
+        image(raw('rgb8', 2));
+        image(raw('mono16', 3));
+        image(raw('bgr8', 4, 5));
+        image(raw('yuv422', 5, 3));
+        const t0 = performance.now();
+        while (frames.length + drops.length < 13 && performance.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 5));
+        return { frames, drops };
+      };
+      const inline = await run(false);
+      const pooled = await run(true);
+      const byTopic = (r: { frames: Frame[] }, topic: string): unknown[] => r.frames.filter((f) => f.source === topic).map((f) => [f.stampNs, f.frameId, f.width, f.height, Buffer.from(f.data).toString('base64')]);
+      const superseded = pooled.drops.filter((d) => d.reason === 'superseded').length;
+      assert.equal(pooled.frames.length + pooled.drops.length, 13);
+      assert.deepEqual(
+        pooled.drops.filter((d) => d.reason !== 'superseded').map((d) => [d.stage, d.reason, d.detail]).sort(),
+        inline.drops.map((d) => [d.stage, d.reason, d.detail]).sort(),
+        'the same refusals, in the same words',
+      );
+      const stamps = (r: { frames: Frame[] }, topic: string): bigint[] => r.frames.filter((f) => f.source === topic).map((f) => f.stampNs);
+      for (const topic of ['/c', '/image_raw']) {
+        const got = stamps(pooled, topic);
+        assert.deepEqual(got, [...got].sort((a, b) => (a < b ? -1 : 1)), `${topic}: in arrival order`);
+        // every pooled frame is the inline frame with that stamp, pixel for pixel
+        const want = new Map(byTopic(inline, topic).map((f) => [(f as unknown[])[0], f]));
+        for (const f of byTopic(pooled, topic)) assert.deepEqual(f, want.get((f as unknown[])[0]));
+      }
+      assert.equal(pooled.frames.length + superseded, inline.frames.length);
+      const ids = pooled.frames.map((f) => f.id);
+      assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    } finally {
+      await pool.close();
+    }
   });
 
   it('passes data only while a lifecycle node is active', async () => {

@@ -7,6 +7,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../sinks/mqtt/embed
 import type { MqttLogger } from '../../sinks/mqtt/logger.js';
 import { createMqttSink, type MqttSink } from '../../sinks/mqtt/mqtt-sink.js';
 import { MqttTransport } from '../../sinks/mqtt/transport.js';
+import type { DecodePool } from '../../sources/image/decode-pool.js';
 import { createMqttSource, type MqttSource } from '../../sources/mqtt/mqtt-source.js';
 import type { MqttRequestHandlers } from '../../sources/mqtt/requests.js';
 import type { DropEvent, Frame, Prompt } from '../../types.js';
@@ -19,6 +20,14 @@ export interface NodeMqtt {
   readonly prompts$: Observable<Prompt>;
   readonly drops$: Observable<DropEvent>;
   close(): Promise<void>;
+}
+
+/** How the MQTT source treats images. */
+export interface MqttImageOptions {
+  /** Where images are decoded (off the event loop); default: in the message handler. */
+  readonly decodePool?: DecodePool;
+  /** The sampler's decision, asked before decoding an image (sample-frames.ts createSampler). */
+  readonly shouldDecode?: (topic: string) => boolean;
 }
 
 function mqttLogger(log: Logger): MqttLogger {
@@ -36,6 +45,7 @@ export async function startMqtt(
   handlers: MqttRequestHandlers,
   log: Logger,
   say: (line: string) => void,
+  images: MqttImageOptions = {},
 ): Promise<NodeMqtt> {
   let broker: EmbeddedBroker | null = null;
   let url = cfg.mqtt.url;
@@ -69,6 +79,8 @@ export async function startMqtt(
   const source: MqttSource = createMqttSource(transport, {
     shareGroup: cfg.mqtt.shareGroup || undefined,
     handlers,
+    ...(images.decodePool !== undefined ? { decodePool: images.decodePool } : {}),
+    ...(images.shouldDecode !== undefined ? { shouldDecode: images.shouldDecode } : {}),
   });
   return {
     url,

@@ -14,6 +14,7 @@ import { loadRclnodejs } from '../../ros2/guard.js';
 import { declareParameters, ROS2_TRANSPORT_PARAMETERS, withValues, type ParameterChange } from '../../ros2/parameters.js';
 import { openRos2Transport, type Ros2Transport } from '../../ros2/transport.js';
 import { createRos2Sink, type DescribeHandler, type Ros2MemoryHandlers, type Ros2Sink } from '../../sinks/ros2/ros2-sink.js';
+import type { DecodePool } from '../../sources/image/decode-pool.js';
 import { createRos2Source, type Ros2Source } from '../../sources/ros2/ros2-source.js';
 import type { DropEvent, Frame, Prompt } from '../../types.js';
 
@@ -37,6 +38,10 @@ export interface Ros2Deps {
   /** Run-time parameter changes; return a string to refuse them. */
   readonly onParameters: (changes: readonly ParameterChange[]) => string | void;
   readonly argv: readonly string[];
+  /** Where camera images are decoded (off the event loop); default: in the subscription callback. */
+  readonly decodePool?: DecodePool;
+  /** The sampler's decision, asked before decoding a camera image (sample-frames.ts createSampler). */
+  readonly shouldDecode?: (topic: string) => boolean;
 }
 
 /** Returns null (after one line saying why) when ROS 2 is off; throws when it was required but cannot start. */
@@ -64,6 +69,8 @@ export async function startRos2(cfg: Readonly<BitmarConfig>, deps: Ros2Deps): Pr
         imageTopic: cfg.ros2.imageTopic,
         compressedTopic: cfg.ros2.compressedTopic,
         promptTopic: cfg.ros2.promptTopic,
+        ...(deps.decodePool !== undefined ? { decodePool: deps.decodePool } : {}),
+        ...(deps.shouldDecode !== undefined ? { shouldDecode: deps.shouldDecode } : {}),
       });
     }
     const sink = createRos2Sink({ transport, captionTopic: cfg.ros2.captionTopic, memory: deps.memory, describe: deps.describe });

@@ -1,5 +1,5 @@
 /** Picks the frame source for `run` from the config: synthetic, MQTT, ROS 2 or an MCAP bag. */
-import { EMPTY, type Observable } from 'rxjs';
+import { EMPTY, Subject, type Observable } from 'rxjs';
 import type { BitmarConfig } from '../../config/schema.js';
 import { BitmarError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -20,7 +20,9 @@ export async function openSource(cfg: Readonly<BitmarConfig>, deps: { mqtt: Node
     case 'synthetic': {
       const s = cfg.source.synthetic;
       deps.say(`bitmar-node: synthetic Shapes camera ${s.width}×${s.height} at ${s.fps} fps (seed ${s.seed})`);
-      return { frames$: syntheticCamera({ width: s.width, height: s.height, fps: s.fps, seed: s.seed, sceneChangeEverySec: s.sceneChangeEverySec }), close() {} };
+      const drops$ = new Subject<DropEvent>();
+      const frames$ = syntheticCamera({ width: s.width, height: s.height, fps: s.fps, seed: s.seed, sceneChangeEverySec: s.sceneChangeEverySec, onDrop: (d) => drops$.next(d) });
+      return { frames$, drops$, close: () => drops$.complete() };
     }
     case 'mqtt':
       if (!deps.mqtt) throw new BitmarError('BITMAR_ERR_CONFIG_INVALID', 'source.kind is mqtt but MQTT is disabled (mqtt.enabled: false / --no-mqtt)');

@@ -8,11 +8,17 @@
  * Nothing is serialized for a channel nobody subscribed to, frames are encoded at most
  * `imageRateHz` times per second, and a client whose socket backs up past `maxBufferedBytes` misses
  * messages (counted in `stats().dropped`) rather than growing the node's memory.
+ *
+ * The preview JPEG (tens of ms for a 720p frame) is encoded in a worker thread
+ * (src/sources/image/decode-pool.ts, started when the first image is due): the event loop only
+ * copies the frame's pixels. One encode at a time: a frame that comes due while one is still
+ * encoding is skipped (`stats().imagesSkipped`).
  */
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { PipelineEvent } from '../../pipeline/events.js';
+import { DecodePool } from '../../sources/image/decode-pool.js';
 import type { Frame } from '../../types.js';
 import { CHANNELS, captionMessage, dropMessage, imageMessage, memoryMessage, tokenMessage, type ChannelName, type Json } from './channels.js';
 import { jpegFrame } from './jpeg-frame.js';
@@ -35,6 +41,8 @@ export interface FoxgloveSinkOptions {
   readonly maxBufferedBytes?: number;
   /** Wall clock for message timestamps, ns since the epoch. Default Date.now. */
   readonly nowNs?: () => bigint;
+  /** Encode the preview JPEG in a worker thread (default true); false encodes it on the event loop. */
+  readonly encodeInWorker?: boolean;
 }
 
 export interface FoxgloveSink {
@@ -48,8 +56,11 @@ export interface FoxgloveSink {
   frame(f: Frame): void;
   /** Publishes a metrics snapshot (e.g. the terminal status line's numbers). Never throws. */
   metrics(snapshot: Readonly<Record<string, unknown>>): void;
-  /** Clients connected, messages sent and dropped (socket backed up), client requests refused. */
-  stats(): { clients: number; sent: number; dropped: number; refused: number };
+  /**
+   * Clients connected, messages sent and dropped (socket backed up, or a preview that failed to
+   * encode), client requests refused, due frames skipped because the previous one was still encoding.
+   */
+  stats(): { clients: number; sent: number; dropped: number; refused: number; imagesSkipped: number };
   /** Closes every connection (1001 going away) and the server. */
   close(): Promise<void>;
 }
@@ -78,9 +89,12 @@ export async function createFoxgloveSink(opts: FoxgloveSinkOptions): Promise<Fox
   }));
   const channelOf = new Map<number, ChannelName>(NAMES.map((name, i) => [i + 1, name]));
   const clients = new Set<Client>();
-  const counts = { sent: 0, dropped: 0, refused: 0 };
+  const counts = { sent: 0, dropped: 0, refused: 0, imagesSkipped: 0 };
   const sessionId = Date.now().toString(36);
   let lastImageMs = -Infinity;
+  const inWorker = opts.encodeInWorker ?? true;
+  let encoder: DecodePool | null = null;
+  let closed = false;
 
   const wss = new WebSocketServer({
     host,
@@ -187,9 +201,26 @@ export async function createFoxgloveSink(opts: FoxgloveSinkOptions): Promise<Fox
     },
     frame(f) {
       const now = performance.now();
-      if (now - lastImageMs < imageIntervalMs || !isSubscribed('image')) return;
+      if (closed || now - lastImageMs < imageIntervalMs || !isSubscribed('image')) return;
+      if (!inWorker) {
+        lastImageMs = now;
+        publish('image', () => imageMessage(jpegFrame(f, opts.imageMaxWidth, opts.jpegQuality), f.stampNs, f.frameId));
+        return;
+      }
+      encoder ??= new DecodePool({ name: 'bitmar-foxglove-preview', maxInFlight: 1, maxQueued: 0 });
+      if (encoder.pending() > 0) {
+        counts.imagesSkipped++;
+        return;
+      }
       lastImageMs = now;
-      publish('image', () => imageMessage(jpegFrame(f, opts.imageMaxWidth, opts.jpegQuality), f.stampNs, f.frameId));
+      encoder.preview(f, opts.imageMaxWidth, opts.jpegQuality).then(
+        (jpeg) => {
+          if (!closed) publish('image', () => imageMessage(jpeg, f.stampNs, f.frameId));
+        },
+        () => {
+          if (!closed) counts.dropped++;
+        },
+      );
     },
     metrics(snapshot) {
       publish('metrics', () => JSON.parse(JSON.stringify(snapshot, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Json);
@@ -197,6 +228,8 @@ export async function createFoxgloveSink(opts: FoxgloveSinkOptions): Promise<Fox
     stats: () => ({ clients: clients.size, ...counts }),
     close: () =>
       new Promise<void>((resolve) => {
+        closed = true;
+        const stopEncoder = encoder?.close() ?? Promise.resolve();
         for (const c of clients) c.ws.close(1001, 'bitmar-node stopping');
         const t = setTimeout(() => {
           for (const c of clients) c.ws.terminate();
@@ -204,7 +237,7 @@ export async function createFoxgloveSink(opts: FoxgloveSinkOptions): Promise<Fox
         t.unref();
         wss.close(() => {
           clearTimeout(t);
-          resolve();
+          void stopEncoder.then(resolve);
         });
       }),
   };

@@ -26,6 +26,8 @@ export class NodeMetrics {
   readonly memorySlots = new Gauge({ name: 'bitmar_memory_slots', help: 'Memory capacity in slots', registers: [this.registry] });
   readonly connection = new Gauge({ name: 'bitmar_connection_up', help: '1 when a transport is connected', labelNames: ['transport'], registers: [this.registry] });
   readonly eventLoopLagSeconds = new Gauge({ name: 'bitmar_event_loop_lag_p99_seconds', help: 'Event-loop delay p99 over the last scrape interval', registers: [this.registry] });
+  readonly inputSilent = new Gauge({ name: 'bitmar_input_silent', help: '1 while no frame has arrived for the input silence threshold (5 s)', registers: [this.registry] });
+  readonly inputSilences = new Counter({ name: 'bitmar_input_silences_total', help: 'Times the frame input went silent', registers: [this.registry] });
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor() {
@@ -58,6 +60,10 @@ export class NodeMetrics {
         break;
       case 'memory':
         this.memoryEvents.inc({ kind: ev.memory.kind });
+        break;
+      case 'input':
+        this.inputSilent.set(ev.input.state === 'silent' ? 1 : 0);
+        if (ev.input.state === 'silent') this.inputSilences.inc();
         break;
     }
   }

@@ -9,7 +9,7 @@
  * without allocating its pixels.
  */
 import { BitmarError, type ErrorCode } from '../../errors.js';
-import { convertToRgb8, DEFAULT_IMAGE_LIMITS, SUPPORTED_ENCODINGS, type ImageLimits } from '../../ros2/image-decode.js';
+import { checkRawImage, convertToRgb8, DEFAULT_IMAGE_LIMITS, SUPPORTED_ENCODINGS, type ImageLimits, type RawImageView } from '../../ros2/image-decode.js';
 import type { DropReason } from '../../types.js';
 import type { ImageDecoder } from './default-decoder.js';
 
@@ -109,8 +109,8 @@ function toInt(v: string | number | undefined, what: string): number {
   return n;
 }
 
-/** Raw pixels + header → RGB8 (conversion shared with ROS 2: convertToRgb8). Throws BitmarError. */
-export function decodeRawPixels(data: Uint8Array, header: RawHeader, limits: ImageLimits): DecodedMqttImage {
+/** Raw pixels + header → the Image view `convertToRgb8` takes, checked except for the pixel layout. Throws BitmarError. */
+function rawView(data: Uint8Array, header: RawHeader, limits: ImageLimits): RawImageView {
   const encoding = String(header.encoding ?? '').toLowerCase();
   if (!SUPPORTED_ENCODINGS.includes(encoding)) {
     throw new BitmarError('BITMAR_ERR_IMAGE_ENCODING', `raw image encoding '${header.encoding ?? ''}' is not supported (accepted: ${SUPPORTED_ENCODINGS.join(', ')})`);
@@ -121,7 +121,12 @@ export function decodeRawPixels(data: Uint8Array, header: RawHeader, limits: Ima
   const step = header.step === undefined || header.step === '' ? width * (BYTES_PER_PIXEL[encoding] ?? 1) : toInt(header.step, 'step');
   const big = header.is_bigendian;
   const isBigEndian = big === true || big === 1 || big === '1' || big === 'true';
-  const img = convertToRgb8({ stampNs: 0n, frameId: '', width, height, step, encoding, isBigEndian, data }, limits);
+  return { stampNs: 0n, frameId: '', width, height, step, encoding, isBigEndian, data };
+}
+
+/** Raw pixels + header → RGB8 (conversion shared with ROS 2: convertToRgb8). Throws BitmarError. */
+export function decodeRawPixels(data: Uint8Array, header: RawHeader, limits: ImageLimits): DecodedMqttImage {
+  const img = convertToRgb8(rawView(data, header, limits), limits);
   return { width: img.width, height: img.height, data: img.data };
 }
 
@@ -157,26 +162,58 @@ function toRgb8(img: { width: number; height: number; data: Uint8Array }): Uint8
   throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', `decoder returned ${img.data.byteLength} bytes for ${img.width}×${img.height}`);
 }
 
-/** JPEG/PNG bytes → RGB8 after checking the header. Throws BitmarError. */
-export function decodeCompressed(payload: Uint8Array, decode: ImageDecoder, limits: ImageLimits): DecodedMqttImage {
+/** Checks a JPEG/PNG header against the limits before decoding; returns the kind. Throws BitmarError. */
+function checkCompressed(payload: Uint8Array, limits: ImageLimits): 'JPEG' | 'PNG' {
   const kind = isJpeg(payload) ? 'JPEG' : 'PNG';
   const peek = peekImage(payload);
   if (peek === undefined) throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', `${kind} without a readable header (${payload.byteLength} bytes)`);
   check(peek.width, peek.height, limits, kind);
   if (!peek.complete) throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', `truncated ${kind}: ${payload.byteLength} bytes and no end marker`);
-  let out: { width: number; height: number; data: Uint8Array };
-  try {
-    out = decode(payload);
-  } catch (e) {
-    if (e instanceof BitmarError) throw e;
-    throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', `${kind}: ${(e as Error).message}`, { cause: e });
-  }
+  return kind;
+}
+
+/** A decoder's exception as the BitmarError the drop reports (a BitmarError passes unchanged). */
+function decoderError(kind: string, e: unknown): BitmarError {
+  if (e instanceof BitmarError) return e;
+  return new BitmarError('BITMAR_ERR_IMAGE_DECODE', `${kind}: ${(e as Error).message}`, { cause: e });
+}
+
+function compressedImage(out: { width: number; height: number; data: Uint8Array }, limits: ImageLimits, kind: string): DecodedMqttImage {
   check(out.width, out.height, limits, kind);
   return { width: out.width, height: out.height, data: toRgb8(out) };
 }
 
+/** JPEG/PNG bytes → RGB8 after checking the header. Throws BitmarError. */
+export function decodeCompressed(payload: Uint8Array, decode: ImageDecoder, limits: ImageLimits): DecodedMqttImage {
+  const kind = checkCompressed(payload, limits);
+  let out: { width: number; height: number; data: Uint8Array };
+  try {
+    out = decode(payload);
+  } catch (e) {
+    throw decoderError(kind, e);
+  }
+  return compressedImage(out, limits, kind);
+}
+
 function describeStart(b: Uint8Array): string {
   return [...b.subarray(0, 4)].map((x) => x.toString(16).padStart(2, '0')).join(' ');
+}
+
+/** Not a JPEG/PNG payload (and no raw header): throws the BitmarError that says what to send. */
+function checkEncoded(payload: Uint8Array): void {
+  if (payload.byteLength === 0) throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', 'empty image payload');
+  if (!isJpeg(payload) && !isPng(payload)) {
+    throw new BitmarError(
+      'BITMAR_ERR_IMAGE_DECODE',
+      `not a JPEG or PNG (starts ${describeStart(payload)}); raw pixels need MQTT 5 user properties encoding, width, height (or the image/raw topic on MQTT 3.1.1)`,
+    );
+  }
+}
+
+function refusal(e: unknown): ImageMessageResult & { ok: false } {
+  const err = e instanceof BitmarError ? e : new BitmarError('BITMAR_ERR_IMAGE_DECODE', String((e as Error)?.message ?? e), { cause: e });
+  const reason: DropReason = e instanceof TooLarge ? 'too_large' : err.code === 'BITMAR_ERR_IMAGE_DECODE' ? 'decode_error' : 'invalid_input';
+  return { ok: false, reason, code: err.code, detail: `${err.code}: ${err.message}` };
 }
 
 /**
@@ -186,17 +223,57 @@ function describeStart(b: Uint8Array): string {
 export function decodeImagePayload(payload: Uint8Array, raw: RawHeader | undefined, decode: ImageDecoder, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): ImageMessageResult {
   try {
     if (raw !== undefined) return { ok: true, image: decodeRawPixels(payload, raw, limits) };
-    if (payload.byteLength === 0) throw new BitmarError('BITMAR_ERR_IMAGE_DECODE', 'empty image payload');
-    if (!isJpeg(payload) && !isPng(payload)) {
-      throw new BitmarError(
-        'BITMAR_ERR_IMAGE_DECODE',
-        `not a JPEG or PNG (starts ${describeStart(payload)}); raw pixels need MQTT 5 user properties encoding, width, height (or the image/raw topic on MQTT 3.1.1)`,
-      );
-    }
+    checkEncoded(payload);
     return { ok: true, image: decodeCompressed(payload, decode, limits) };
   } catch (e) {
-    const err = e instanceof BitmarError ? e : new BitmarError('BITMAR_ERR_IMAGE_DECODE', String((e as Error)?.message ?? e), { cause: e });
-    const reason: DropReason = e instanceof TooLarge ? 'too_large' : err.code === 'BITMAR_ERR_IMAGE_DECODE' ? 'decode_error' : 'invalid_input';
-    return { ok: false, reason, code: err.code, detail: `${err.code}: ${err.message}` };
+    return refusal(e);
+  }
+}
+
+/** Where `decodeImagePayloadAsync` sends the pixel work (src/sources/image/decode-pool.ts `DecodePool`). */
+export interface ImageWork {
+  /** JPEG/PNG bytes → pixels, as `ImageDecoder`. */
+  decode(bytes: Uint8Array): Promise<{ width: number; height: number; data: Uint8Array }>;
+  /** A checked raw view → RGB8, as `convertToRgb8`. */
+  convert(view: RawImageView): Promise<{ width: number; height: number; data: Uint8Array }>;
+  /** Errors that are not about the image (the pool dropped the job): they reject instead. */
+  isSkip(e: unknown): boolean;
+}
+
+/**
+ * `decodeImagePayload` with the decoding (and raw conversions other than tight rgb8, a copy) done
+ * by `work`, off this thread. Headers are checked here first; the results and refusals are the same.
+ * Rejects only with errors `work.isSkip` marks.
+ */
+export async function decodeImagePayloadAsync(payload: Uint8Array, raw: RawHeader | undefined, work: ImageWork, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<ImageMessageResult> {
+  let pending: Promise<{ width: number; height: number; data: Uint8Array }>;
+  let kind = '';
+  try {
+    if (raw !== undefined) {
+      const view = rawView(payload, raw, limits);
+      if (!checkRawImage(view, limits)) {
+        const img = convertToRgb8(view, limits);
+        return { ok: true, image: { width: img.width, height: img.height, data: img.data } };
+      }
+      pending = work.convert(view);
+    } else {
+      checkEncoded(payload);
+      kind = checkCompressed(payload, limits);
+      pending = work.decode(payload);
+    }
+  } catch (e) {
+    return refusal(e);
+  }
+  let out: { width: number; height: number; data: Uint8Array };
+  try {
+    out = await pending;
+  } catch (e) {
+    if (work.isSkip(e)) throw e;
+    return refusal(raw !== undefined ? e : decoderError(kind, e));
+  }
+  try {
+    return { ok: true, image: raw !== undefined ? { width: out.width, height: out.height, data: out.data } : compressedImage(out, limits, kind) };
+  } catch (e) {
+    return refusal(e);
   }
 }

@@ -10,14 +10,22 @@
  * Every bad input is a counted drop (drops$, and the transport's `dropped` counters that the
  * metrics topic carries), never an error on frames$: size limit, rate limit (token bucket, before
  * any decoding), not an image, truncated, bad raw header, bad UTF-8 prompt, unknown request.
+ *
+ * With a `decodePool` (what `run` passes), JPEG/PNG decoding and raw conversions other than tight
+ * rgb8 run in its worker thread; headers and limits are still checked here first, with the same
+ * refusals. A topic's frames come out in arrival order: one ready after a newer one is dropped
+ * (`superseded`), as is one the busy pool let go (`queue_full`, `superseded`). `shouldDecode` (the
+ * sampler's decision, asked after the rate limit) skips a frame before any decoding (`sampled_out`).
  */
 import { Observable, Subject } from 'rxjs';
+import { isBitmarError } from '../../errors.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../../ros2/image-decode.js';
 import { nodeTopic, shareFilter, deviceIdOf, STREAMS } from '../../sinks/mqtt/topics.js';
 import type { DropNotice, InboundMessage, MqttTransport } from '../../sinks/mqtt/transport.js';
 import type { DropEvent, DropReason, Frame, Prompt, ReplyTarget } from '../../types.js';
 import { defaultImageDecoder, type ImageDecoder } from './default-decoder.js';
-import { decodeImagePayload, splitRawEnvelope, type RawHeader } from './image-message.js';
+import { ArrivalOrder, isDecodeSkipped, type DecodePool } from '../image/decode-pool.js';
+import { decodeImagePayload, decodeImagePayloadAsync, splitRawEnvelope, type ImageMessageResult, type ImageWork, type RawHeader } from './image-message.js';
 import { parsePrompt } from './prompt-message.js';
 import { createRequestHandler, type MqttRequestHandlers } from './requests.js';
 
@@ -30,8 +38,15 @@ export interface MqttSourceOptions {
   readonly promptTopics?: readonly string[];
   /** Subscription QoS of images. Default 0 (a fresh frame beats a redelivered old one). */
   readonly imageQoS?: 0 | 1;
-  /** JPEG/PNG decoder. Default: src/sources/image/decode.ts `decodeImage`. */
+  /** JPEG/PNG decoder. Default: src/sources/image/decode.ts `decodeImage`. Not used with `decodePool`. */
   readonly decodeImage?: ImageDecoder;
+  /** Decode in this pool's worker thread (see the file comment). Default: on this thread. */
+  readonly decodePool?: DecodePool;
+  /**
+   * Asked for each image after the rate limit, before decoding: false skips it cheaply (the sampler
+   * would drop it anyway), counted as `sampled_out`. Not asked for describe requests. Default: decode all.
+   */
+  readonly shouldDecode?: (topic: string) => boolean;
   /** Largest image accepted (pixels are checked before decoding). Default 8192², 32 MP. */
   readonly limits?: ImageLimits;
   /** Images accepted per second (token bucket, burst = the rate); more are dropped `rate_limited` before decoding. Default 30. */
@@ -59,7 +74,7 @@ export interface MqttSource {
 }
 
 const STAGE = 'mqtt';
-const REASONS: ReadonlySet<string> = new Set<DropReason>(['decode_error', 'invalid_input', 'too_large', 'sampled_out', 'queue_full', 'stale', 'cancelled', 'rate_limited', 'unknown_topic']);
+const REASONS: ReadonlySet<string> = new Set<DropReason>(['decode_error', 'invalid_input', 'too_large', 'sampled_out', 'queue_full', 'stale', 'superseded', 'cancelled', 'rate_limited', 'unknown_topic']);
 
 /** A token bucket: `rate` tokens per second, at most `rate` banked (at least 1). */
 function tokenBucket(ratePerSec: number, nowMs: () => number): () => boolean {
@@ -132,17 +147,21 @@ export function createMqttSource(transport: MqttTransport, opts: MqttSourceOptio
     return device !== undefined && device !== transport.nodeId ? { kind: 'mqtt', topic: nodeTopic(prefix, device, STREAMS.caption) } : undefined;
   };
 
-  const frameFrom = (msg: InboundMessage): Frame | { reason: DropReason; detail: string } => {
-    let payload: Uint8Array = msg.payload;
-    let raw = rawHeaderFrom(msg.userProperties);
+  type Refused = { reason: DropReason; detail: string };
+  /** The payload and raw header of an image message, or why it is refused. */
+  const payloadOf = (msg: InboundMessage): { payload: Uint8Array; raw: RawHeader | undefined } | Refused => {
+    const raw = rawHeaderFrom(msg.userProperties);
     if (raw === undefined && msg.topic.endsWith('/image/raw')) {
       try {
-        ({ header: raw, data: payload } = splitRawEnvelope(msg.payload));
+        const env = splitRawEnvelope(msg.payload);
+        return { payload: env.data, raw: env.header };
       } catch (e) {
-        return { reason: 'invalid_input', detail: (e as Error).message };
+        return { reason: 'invalid_input', detail: isBitmarError(e) ? `${e.code}: ${e.message}` : (e as Error).message };
       }
     }
-    const res = decodeImagePayload(payload, raw, decode, limits);
+    return { payload: msg.payload, raw };
+  };
+  const toFrame = (msg: InboundMessage, res: ImageMessageResult): Frame | Refused => {
     if (!res.ok) return { reason: res.reason, detail: res.detail };
     const stamp = msg.userProperties.stampNs;
     const reply = replyTo(msg);
@@ -158,15 +177,55 @@ export function createMqttSource(transport: MqttTransport, opts: MqttSourceOptio
       ...(reply !== undefined ? { replyTo: reply } : {}),
     };
   };
+  const frameFrom = (msg: InboundMessage): Frame | Refused => {
+    const p = payloadOf(msg);
+    if ('reason' in p) return p;
+    return toFrame(msg, decodeImagePayload(p.payload, p.raw, decode, limits));
+  };
+  const pool = opts.decodePool;
+  const decodeLimits = { maxWidth: limits.maxWidth, maxHeight: limits.maxHeight };
+  /** frameFrom with the pixel work in the pool (`key`: latest wins per camera); null when the pool was closed. */
+  const frameFromAsync = async (msg: InboundMessage, p: DecodePool, key: string): Promise<Frame | Refused | null> => {
+    const payload = payloadOf(msg);
+    if ('reason' in payload) return payload;
+    const work: ImageWork = {
+      decode: (bytes) => p.decode(bytes, { key, limits: decodeLimits }),
+      convert: (view) => p.convert(view, limits, key),
+      isSkip: isDecodeSkipped,
+    };
+    try {
+      return toFrame(msg, await decodeImagePayloadAsync(payload.payload, payload.raw, work, limits));
+    } catch (e) {
+      if (isDecodeSkipped(e)) return e.reason === 'cancelled' ? null : { reason: e.reason, detail: e.message };
+      return { reason: 'decode_error', detail: (e as Error)?.message ?? String(e) };
+    }
+  };
+  let closed = false;
+  let requestSeq = 0;
+  const order = new ArrivalOrder();
 
   const onImage = (msg: InboundMessage): void => {
     if (!admitFrame()) {
       drop('rate_limited', msg.topic, `more than ${opts.maxFramesPerSec ?? 30} images/s`);
       return;
     }
-    const f = frameFrom(msg);
-    if ('id' in f) frames.next(f);
-    else drop(f.reason, msg.topic, f.detail);
+    if (opts.shouldDecode !== undefined && !opts.shouldDecode(msg.topic)) {
+      drops.next({ stage: STAGE, reason: 'sampled_out', detail: msg.topic });
+      return;
+    }
+    if (pool === undefined) {
+      const f = frameFrom(msg);
+      if ('id' in f) frames.next(f);
+      else drop(f.reason, msg.topic, f.detail);
+      return;
+    }
+    const ticket = order.ticket();
+    void frameFromAsync(msg, pool, msg.topic).then((f) => {
+      if (closed || f === null) return;
+      if (!('id' in f)) drop(f.reason, msg.topic, f.detail);
+      else if (!order.admit(msg.topic, ticket)) drop('superseded', msg.topic, `frame ${f.id} was ready after a newer one`);
+      else frames.next(f);
+    });
   };
 
   const onPrompt = (msg: InboundMessage): void => {
@@ -194,10 +253,14 @@ export function createMqttSource(transport: MqttTransport, opts: MqttSourceOptio
       handlers: opts.handlers,
       // The answer goes out as the request's response, so the frame itself carries no reply target.
       frameFromImage: (msg) => {
-        const f = frameFrom(msg);
-        if (!('id' in f)) return f;
-        const { replyTo: _ignored, ...frame } = f;
-        return frame;
+        const strip = (f: Frame | Refused): Frame | Refused => {
+          if (!('id' in f)) return f;
+          const { replyTo: _ignored, ...frame } = f;
+          return frame;
+        };
+        if (pool === undefined) return strip(frameFrom(msg));
+        // Each request is answered: a key of its own, so no newer image replaces it in the queue.
+        return frameFromAsync(msg, pool, `request:${++requestSeq}`).then((f): Frame | Refused => (f === null ? { reason: 'cancelled', detail: 'the node is stopping' } : strip(f)));
       },
       drop,
       ...(opts.requestTimeoutMs !== undefined ? { timeoutMs: opts.requestTimeoutMs } : {}),
@@ -211,6 +274,7 @@ export function createMqttSource(transport: MqttTransport, opts: MqttSourceOptio
     prompts$: prompts.asObservable(),
     drops$: drops.asObservable(),
     close() {
+      closed = true;
       for (const u of unsubscribers) u();
       transport.off('drop', onDrop);
       frames.complete();

@@ -45,11 +45,16 @@ export interface RequestOptions {
   readonly timeoutMs?: number;
   /** Requests handled at once; more are answered `busy`. Default 8. */
   readonly maxPending?: number;
-  /** JPEG/PNG payload of a describe request → Frame; returns a drop reason when it cannot. */
-  readonly frameFromImage: (msg: InboundMessage) => Frame | { reason: DropReason; detail: string };
+  /**
+   * JPEG/PNG payload of a describe request → Frame; returns a drop reason when it cannot. May
+   * resolve later (decoded in a worker): the request is then answered when it does.
+   */
+  readonly frameFromImage: (msg: InboundMessage) => FrameOrRefusal | Promise<FrameOrRefusal>;
   /** Counts a refused request (also emitted on drops$). */
   readonly drop: (reason: DropReason, topic: string, detail: string) => void;
 }
+
+type FrameOrRefusal = Frame | { reason: DropReason; detail: string };
 
 interface Reply {
   readonly topic: string;
@@ -117,7 +122,7 @@ export function createRequestHandler(transport: MqttTransport, opts: RequestOpti
     return toJsonValue(await handler({ topic: msg.topic, query: String(body.query), k }));
   };
 
-  return (msg) => {
+  const handle = (msg: InboundMessage): void => {
     const name = msg.topic.slice(msg.topic.lastIndexOf('/') + 1);
     const isImage = name === 'describe' && (isJpeg(msg.payload) || isPng(msg.payload));
     let body: Record<string, JsonValue> | undefined;
@@ -148,21 +153,32 @@ export function createRequestHandler(transport: MqttTransport, opts: RequestOpti
       respond(reply, name, { error: { code: 'invalid_request', message: problems.join('; ') } });
       return;
     }
-    let frame: Frame | undefined;
-    if (isImage) {
-      const f = opts.frameFromImage(msg);
+    const proceed = (frame: Frame | undefined): void => {
+      if (pending >= maxPending) {
+        opts.drop('rate_limited', msg.topic, `${pending} requests pending`);
+        respond(reply, name, { error: { code: 'busy', message: `${pending} requests already pending; retry later` } });
+        return;
+      }
+      start(name, msg, body, frame, reply);
+    };
+    if (!isImage) return proceed(undefined);
+    const withFrame = (f: FrameOrRefusal): void => {
       if (!('id' in f)) {
         opts.drop(f.reason, msg.topic, f.detail);
         respond(reply, name, { error: { code: f.reason, message: f.detail } });
         return;
       }
-      frame = f;
+      proceed(f);
+    };
+    const f = opts.frameFromImage(msg);
+    if (f instanceof Promise) {
+      f.then(withFrame, (e: unknown) => withFrame({ reason: 'decode_error', detail: (e as Error)?.message ?? String(e) }));
+    } else {
+      withFrame(f);
     }
-    if (pending >= maxPending) {
-      opts.drop('rate_limited', msg.topic, `${pending} requests pending`);
-      respond(reply, name, { error: { code: 'busy', message: `${pending} requests already pending; retry later` } });
-      return;
-    }
+  };
+
+  const start = (name: string, msg: InboundMessage, body: Record<string, JsonValue>, frame: Frame | undefined, reply: Reply): void => {
     pending++;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -181,4 +197,6 @@ export function createRequestHandler(transport: MqttTransport, opts: RequestOpti
         pending--;
       });
   };
+
+  return handle;
 }

@@ -7,10 +7,17 @@
  * The callbacks only decode and emit: generation never runs inside them (the pipeline decides
  * what to caption, on its own schedule), so a slow caption never stalls the executor. Frames
  * that arrive while a lifecycle node is inactive are skipped without counting.
+ *
+ * With a `decodePool` (what `run` passes), JPEG/PNG decoding and the per-pixel conversions (bgr8,
+ * mono, 16-bit, YUV) run in its worker thread: the callback only reads the CDR, and the frame is
+ * emitted when its pixels are ready. A topic's frames come out in arrival order: one that finishes
+ * after a newer one is dropped (`superseded`), and so is one the busy pool let go (`queue_full`,
+ * `superseded`). Tight rgb8 is a single copy and stays in the callback.
  */
 import { Subject, type Observable } from 'rxjs';
 import { createInputDecoder, InputCounts, type SourceClock } from '../../ros2/inputs.js';
-import type { CompressedDecoder, ImageLimits } from '../../ros2/image-decode.js';
+import { DEFAULT_IMAGE_LIMITS, type CompressedDecoder, type ImageLimits } from '../../ros2/image-decode.js';
+import { ArrivalOrder, isDecodeSkipped, type DecodePool } from '../image/decode-pool.js';
 import { COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, STRING_TYPE } from '../../ros2/messages.js';
 import { qosProfile, type QosChoice } from '../../ros2/qos.js';
 import type { Ros2Transport } from '../../ros2/transport.js';
@@ -32,8 +39,10 @@ export interface Ros2SourceOptions {
   /** Default `reliable` (depth 10): prompts must not be lost. */
   readonly promptQos?: QosChoice;
   readonly limits?: ImageLimits;
-  /** JPEG/PNG decoder; default: src/sources/image/decode.ts `decodeImage`. */
+  /** JPEG/PNG decoder; default: src/sources/image/decode.ts `decodeImage`. Not used with `decodePool`. */
   readonly decodeCompressed?: CompressedDecoder;
+  /** Decode JPEG/PNG and convert raw encodings in this pool's worker (see the file comment). Default: in the callback. */
+  readonly decodePool?: DecodePool;
   /** Default 1024 characters. */
   readonly maxPromptLength?: number;
   /**
@@ -83,6 +92,9 @@ export function createRos2Source(opts: Ros2SourceOptions): Ros2Source {
     counts.drop(d.reason);
     drops$.next(d);
   };
+  const pool = opts.decodePool;
+  const limits = opts.limits ?? DEFAULT_IMAGE_LIMITS;
+  const order = new ArrivalOrder();
   const emitFrame = (result: ReturnType<typeof decoder.image>): void => {
     if (closed) return;
     if (result.ok) {
@@ -107,12 +119,34 @@ export function createRos2Source(opts: Ros2SourceOptions): Ros2Source {
     return bytes;
   };
 
+  /** A frame decoded in the pool: emitted unless a newer one of its topic went out first. */
+  const emitLater = (topic: string, work: Promise<ReturnType<typeof decoder.image>>): void => {
+    const ticket = order.ticket();
+    work.then(
+      (result) => {
+        if (closed) return;
+        if (result.ok && !order.admit(topic, ticket)) {
+          dropped({ stage: STAGE, reason: 'superseded', detail: `${topic}: frame ${result.value.id} was ready after a newer one` });
+        } else {
+          emitFrame(result);
+        }
+      },
+      (e: unknown) => {
+        if (closed || (isDecodeSkipped(e) && e.reason === 'cancelled')) return;
+        if (isDecodeSkipped(e)) dropped({ stage: STAGE, reason: e.reason, detail: `${topic}: ${e.message}` });
+        else dropped({ stage: STAGE, reason: 'decode_error', detail: `${topic}: ${(e as Error)?.message ?? String(e)}` });
+      },
+    );
+  };
+
   const imageTopic = opts.imageTopic ?? '/image_raw';
   if (imageTopic !== '') {
     const qos = qosProfile(rcl, opts.imageQos ?? 'sensor_data');
     node.createSubscription(IMAGE_TYPE, imageTopic, { qos, isRaw: true }, (message) => {
       const bytes = accept(imageTopic, message, true);
-      if (bytes) emitFrame(decoder.image(imageTopic, bytes));
+      if (!bytes) return;
+      if (pool) emitLater(imageTopic, decoder.imageAsync(imageTopic, bytes, (view) => pool.convert(view, limits, imageTopic), isDecodeSkipped));
+      else emitFrame(decoder.image(imageTopic, bytes));
     });
   }
 
@@ -121,7 +155,9 @@ export function createRos2Source(opts: Ros2SourceOptions): Ros2Source {
     const qos = qosProfile(rcl, opts.compressedQos ?? 'sensor_data');
     node.createSubscription(COMPRESSED_IMAGE_TYPE, compressedTopic, { qos, isRaw: true }, (message) => {
       const bytes = accept(compressedTopic, message, true);
-      if (bytes) emitFrame(decoder.compressed(compressedTopic, bytes));
+      if (!bytes) return;
+      if (pool) emitLater(compressedTopic, decoder.compressedAsync(compressedTopic, bytes, (data) => pool.decode(data, { key: compressedTopic }), isDecodeSkipped));
+      else emitFrame(decoder.compressed(compressedTopic, bytes));
     });
   }
 

@@ -122,6 +122,33 @@ describe('sinks/foxglove: Foxglove WebSocket protocol v1 server', function () {
     c.ws.close();
   });
 
+  it('encodes the preview in a worker, one at a time: frames due while it is busy are skipped and counted', async () => {
+    const fast = await createFoxgloveSink({ port: 0, imageRateHz: 1000 });
+    try {
+      const c = await connect(fast.url);
+      c.send({ op: 'subscribe', subscriptions: [{ id: 1, channelId: c.channel('/bitmar/camera/compressed').id }] });
+      await new Promise((r) => setTimeout(r, 50));
+      let longestCallMs = 0;
+      for (let i = 0; i < 40; i++) {
+        const t0 = performance.now();
+        fast.frame(frame(1280, 720));
+        longestCallMs = Math.max(longestCallMs, performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await c.until(() => c.binaries.length >= 1, 'an image');
+      await new Promise((r) => setTimeout(r, 300));
+      const st = fast.stats();
+      assert.ok(st.imagesSkipped > 0, 'frames due while encoding are skipped');
+      assert.equal(c.binaries.length + st.imagesSkipped, 40, 'every due frame is sent or skipped');
+      assert.ok(longestCallMs < 25, `frame() took ${longestCallMs.toFixed(1)} ms on the event loop (the encode is in the worker)`);
+      const img = messageData(c.binaries[0]!).json;
+      assert.deepEqual([jpeg.decode(Buffer.from(img.data as string, 'base64'), { useTArray: true }).width], [320]);
+      c.ws.close();
+    } finally {
+      await fast.close();
+    }
+  });
+
   it('answers a bad request with an error status and keeps the connection', async () => {
     const c = await connect(sink.url);
     c.ws.send('{not json');
