@@ -41,9 +41,9 @@ export function buildDriver(dir: string): string {
   const units: Array<[string, string[]]> = [
     ['test/native/gemv-driver.cc', []], ['native/dispatch.cc', []], ['native/ternary/pack.cc', []], ['native/ternary/bitlinear.cc', []],
     ['native/ternary/scalar.cc', []], ['native/activation/scalar.cc', []], ['native/norm/scalar.cc', []], ['native/attention/scalar.cc', []],
-    ['native/sample/scalar.cc', []],
-    ...['ternary', 'activation', 'norm', 'attention', 'sample'].map((f): [string, string[]] => [`native/${f}/avx2.cc`, ['-mavx2', '-mfma']]),
-    ...['ternary', 'activation', 'attention'].map((f): [string, string[]] => [`native/${f}/avx512-vnni.cc`, ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl', '-mavx512bw', '-mavx512vnni']]),
+    ['native/sample/scalar.cc', []], ['native/image/scalar.cc', []], ['native/conv/scalar.cc', []],
+    ...['ternary', 'activation', 'norm', 'attention', 'sample', 'image', 'conv'].map((f): [string, string[]] => [`native/${f}/avx2.cc`, ['-mavx2', '-mfma']]),
+    ...['ternary', 'activation', 'attention', 'conv'].map((f): [string, string[]] => [`native/${f}/avx512-vnni.cc`, ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl', '-mavx512bw', '-mavx512vnni']]),
   ];
   const objs = units.map(([src, flags], i) => {
     const obj = join(dir, `${i}.o`);

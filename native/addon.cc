@@ -15,6 +15,9 @@
 //   attention(isa, q, mq, k, kRows | null, v, vRows | null, nKeys, heads, headDim, out): void
 //                                                                   attention/attention.h
 //   argmax(isa, x, n): number                                       sample/sample.h
+//   resizeAreaU8(isa, rgb, width, height, size, out): void         image/image.h (preprocess.ts resizeAreaU8)
+//   conv3x3Gelu(isa, x, h, w, cin, weight, bias | null, cout, stride, out): void
+//                                                                   conv/conv.h (kernels-ts.ts conv3x3Gelu)
 //   mathF64(isa, op, x, y): void                                    op "exp" | "tanh" on Float64Arrays (tests)
 //   createDecoder(spec): handle; decodeStep(isa, handle, token, xRows, logits): number
 //                                                                   decode/decoder-step.h (addon-decoder.cc)
@@ -22,6 +25,7 @@
 //   isaIndex(name): number                                          the `isa` argument of the calls above
 //   benchClockGhz(iters): number                                    core clock from a dependent add chain (bench/)
 //   sdNotify(state): boolean                                         from native/notify (systemd work)
+//   sourceHash: string                                               the sources' hash (tools/source-hash.mjs), or ""
 #include <napi.h>
 
 #include <cmath>
@@ -33,6 +37,14 @@
 #include "notify/notify.h"
 #include "ternary/bitlinear.h"
 #include "ternary/format.h"
+
+// The hash of native/ and binding.gyp this binary was built from (tools/source-hash.mjs), passed by
+// tools/build-prebuilds.mjs and tools/build-addon.mjs; kept readable in the file's bytes so a stale
+// prebuilt binary is detected without loading it. Empty when built without it.
+#ifndef BITMAR_SOURCE_HASH
+#define BITMAR_SOURCE_HASH ""
+#endif
+static const char kBitmarSourceTag[] = "bitmar-source-hash=" BITMAR_SOURCE_HASH;
 
 namespace bitmar {
 
@@ -50,6 +62,8 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
                              InstanceMethod("softmax", &BitmarNative::Softmax),
                              InstanceMethod("attention", &BitmarNative::Attention),
                              InstanceMethod("argmax", &BitmarNative::Argmax),
+                             InstanceMethod("resizeAreaU8", &BitmarNative::ResizeAreaU8),
+                             InstanceMethod("conv3x3Gelu", &BitmarNative::Conv3x3Gelu),
                              InstanceMethod("mathF64", &BitmarNative::MathF64),
                              InstanceMethod("createDecoder", &BitmarNative::CreateDecoder),
                              InstanceMethod("decodeStep", &BitmarNative::DecodeStep),
@@ -58,6 +72,7 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
                              InstanceMethod("benchClockGhz", &BitmarNative::BenchClockGhz),
                          });
     notify_register(env, exports);
+    exports.Set("sourceHash", Napi::String::New(env, kBitmarSourceTag + sizeof("bitmar-source-hash=") - 1));
   }
 
  private:
@@ -214,6 +229,63 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
     float* x;
     if (!t || !tq_arg_int(info, 2, "n", 1LL << 31, &n) || !tq_arg_array(info, 1, "x", napi_float32_array, n, false, &x)) return info.Env().Undefined();
     return Napi::Number::New(info.Env(), t->smp.argmax_f32(x, static_cast<int>(n)));
+  }
+
+  // resizeAreaU8(isa, rgb, width, height, size, out): rgb holds exactly width·height·3 bytes, out at
+  // least size·size·3. Sizes are capped so the scratch (≈ 24·size² + 12·width bytes) stays bounded.
+  Napi::Value ResizeAreaU8(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const isa_kernels* t = Table(info, 0);
+    long long width, height, size;
+    if (!t || !tq_arg_int(info, 2, "width", 1LL << 16, &width) || !tq_arg_int(info, 3, "height", 1LL << 16, &height) ||
+        !tq_arg_int(info, 4, "size", 2048, &size)) {
+      return env.Undefined();
+    }
+    uint8_t *rgb, *out;
+    long long n = 0;
+    if (!tq_value_array(env, info.Length() > 1 ? info[1] : env.Undefined(), "rgb", napi_uint8_array, 0, false, &rgb, &n) ||
+        !tq_arg_array(info, 5, "out", napi_uint8_array, size * size * 3, false, &out)) {
+      return env.Undefined();
+    }
+    if (n != width * height * 3) {
+      return tq_throw(env, tq_err_kind::kRange,
+                      "rgb holds " + std::to_string(n) + " bytes but " + std::to_string(width) + "×" + std::to_string(height) + " RGB8 needs " +
+                          std::to_string(width * height * 3));
+    }
+    if (!t->img.resize_area_u8(rgb, static_cast<int>(width), static_cast<int>(height), static_cast<int>(size), out)) {
+      return tq_throw(env, tq_err_kind::kRange, "out of memory while resizing a frame");
+    }
+    return env.Undefined();
+  }
+
+  // conv3x3Gelu(isa, x, h, w, cin, weight, bias, cout, stride, out): x holds ≥ h·w·cin floats (HWC),
+  // weight ≥ cout·9·cin, bias null or ≥ cout, out ≥ OH·OW·cout and overlapping neither x nor weight.
+  // Sides ≤ 65536, channels ≤ 4096 (so every index of the kernels' tables fits an int32).
+  Napi::Value Conv3x3Gelu(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const isa_kernels* t = Table(info, 0);
+    long long h, w, cin, cout, stride;
+    if (!t || !tq_arg_int(info, 2, "h", 1LL << 16, &h) || !tq_arg_int(info, 3, "w", 1LL << 16, &w) || !tq_arg_int(info, 4, "cin", 4096, &cin) ||
+        !tq_arg_int(info, 7, "cout", 4096, &cout) || !tq_arg_int(info, 8, "stride", 1LL << 16, &stride)) {
+      return env.Undefined();
+    }
+    const long long n_out = static_cast<long long>(cnv_out_size(static_cast<int>(h), static_cast<int>(stride))) *
+                            cnv_out_size(static_cast<int>(w), static_cast<int>(stride)) * cout;
+    float *x, *wt, *bias, *out;
+    if (!tq_arg_array(info, 1, "x", napi_float32_array, h * w * cin, false, &x) ||
+        !tq_arg_array(info, 5, "weight", napi_float32_array, cout * 9 * cin, false, &wt) ||
+        !tq_arg_array(info, 6, "bias", napi_float32_array, cout, true, &bias) || !tq_arg_array(info, 9, "out", napi_float32_array, n_out, false, &out)) {
+      return env.Undefined();
+    }
+    auto overlaps = [&](const float* a, long long n) { return a < out + n_out && out < a + n; };
+    if (overlaps(x, h * w * cin) || overlaps(wt, cout * 9 * cin)) {
+      return tq_throw(env, tq_err_kind::kRange, "out must not overlap x or weight");
+    }
+    if (!t->cnv.conv3x3_gelu_f32(x, static_cast<int>(h), static_cast<int>(w), static_cast<int>(cin), wt, bias, static_cast<int>(cout),
+                                 static_cast<int>(stride), out)) {
+      return tq_throw(env, tq_err_kind::kRange, "out of memory while convolving");
+    }
+    return env.Undefined();
   }
 
   Napi::Value MathF64(const Napi::CallbackInfo& info) {

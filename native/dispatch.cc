@@ -40,8 +40,9 @@ std::vector<tq_candidate> tq_candidates() {
   k512.tq = tq_table_avx512vnni;
   k512.act = act_table_avx512vnni;
   k512.attn = attn_table_avx512vnni;  // the other entries and families: AVX2's
+  k512.cnv = cnv_table_avx512vnni;
   c.push_back({k512, vnni});
-  c.push_back({{"avx2", tq_table_avx2, act_table_avx2, nrm_table_avx2, attn_table_avx2, smp_table_avx2}, avx2});
+  c.push_back({{"avx2", tq_table_avx2, act_table_avx2, nrm_table_avx2, attn_table_avx2, smp_table_avx2, img_table_avx2, cnv_table_avx2}, avx2});
 #endif
 #if defined(__aarch64__)
 #if defined(__linux__)
@@ -51,10 +52,11 @@ std::vector<tq_candidate> tq_candidates() {
 #endif
   isa_kernels neon{};
   neon.isa = "neon-dotprod";
-  neon.tq = tq_table_neon_dotprod;  // the other families: scalar
+  neon.tq = tq_table_neon_dotprod;  // the other families: scalar, but conv (plain NEON)
+  neon.cnv = cnv_table_neon;
   c.push_back({neon, dotprod});
 #endif
-  c.push_back({{"scalar", tq_table_scalar, act_table_scalar, nrm_table_scalar, attn_table_scalar, smp_table_scalar}, true});
+  c.push_back({{"scalar", tq_table_scalar, act_table_scalar, nrm_table_scalar, attn_table_scalar, smp_table_scalar, img_table_scalar, cnv_table_scalar}, true});
   return c;
 }
 
@@ -79,6 +81,8 @@ void tq_fill_from(isa_kernels* t, const isa_kernels& lower) {
   tq_fill(t->attn.attend_f32, lower.attn.attend_f32);
   tq_fill(t->attn.rope_f32, lower.attn.rope_f32);
   tq_fill(t->smp.argmax_f32, lower.smp.argmax_f32);
+  tq_fill(t->img.resize_area_u8, lower.img.resize_area_u8);
+  tq_fill(t->cnv.conv3x3_gelu_f32, lower.cnv.conv3x3_gelu_f32);
 }
 
 const tq_isa_set& tq_isas() {

@@ -1,4 +1,4 @@
-// Runtime ISA dispatch for the kernel families (ternary, activation, norm, attention, sample): CPU features are read once, and every ISA this build
+// Runtime ISA dispatch for the kernel families (ternary, activation, norm, attention, sample, image, conv): CPU features are read once, and every ISA this build
 // and this CPU support gets one resolved table of function pointers (null entries filled from the next
 // ISA down, then scalar). Tables are immutable after the first call; no Node-API here.
 #pragma once
@@ -6,6 +6,8 @@
 
 #include "activation/activation.h"
 #include "attention/attention.h"
+#include "conv/conv.h"
+#include "image/image.h"
 #include "norm/norm.h"
 #include "sample/sample.h"
 #include "ternary/format.h"
@@ -20,6 +22,8 @@ struct isa_kernels {
   nrm_kernel_table nrm;    // norm/
   attn_kernel_table attn;  // attention/
   smp_kernel_table smp;    // sample/
+  img_kernel_table img;    // image/
+  cnv_kernel_table cnv;    // conv/
 };
 
 // Number of available ISAs (≥ 1: scalar is always last).

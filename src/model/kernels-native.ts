@@ -1,13 +1,12 @@
 /**
- * Loader and thin wrapper for the native addon (build/Release/bitmar_native.node, sources in native/).
+ * Loader and thin wrapper for the native addon (sources in native/; which file loads: src/native-addon.ts).
  * The addon validates every argument itself and throws TypeError/RangeError with
  * `code = 'BITMAR_ERR_NATIVE_ARGUMENT'`; this file only adapts it to the `Kernels` interface.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddonModule } from '../native-addon.js';
 import type { DecoderStep, DecoderStepLinear, DecoderStepSpec, Kernels, TernaryMatrix } from './kernels.js';
+import { conv3x3Gelu as conv3x3GeluTs } from './kernels-ts.js';
+import { resizeAreaU8 as resizeAreaU8Ts } from './preprocess.js';
 
 /** Opaque handle to a matrix repacked by the addon (a type-tagged napi External). */
 export type NativeTernaryHandle = object;
@@ -55,6 +54,21 @@ export interface NativeAddon {
   ): void;
   /** Arg-max of x[0..n). */
   argmax(isa: number, x: Float32Array, n: number): number;
+  /**
+   * out[0..size·size·3) = preprocess.ts resizeAreaU8(rgb, width, height, size), bit for bit (native/image/).
+   * rgb must hold exactly width·height·3 bytes; width, height ≤ 65536, size ≤ 2048. Absent from an
+   * addon built before it (an older prebuild): the wrapper then uses the TypeScript function.
+   */
+  resizeAreaU8?(isa: number, rgb: Uint8Array, width: number, height: number, size: number, out: Uint8Array): void;
+  /**
+   * out = GELU(conv3x3(x)) (native/conv/), bit for bit kernels-ts.ts conv3x3Gelu: sides ≤ 65536,
+   * channels ≤ 4096, out overlapping neither x nor weight. Absent from an addon built before it (an
+   * older prebuild): the wrapper then uses the TypeScript function.
+   */
+  conv3x3Gelu?(
+    isa: number, x: Float32Array, height: number, width: number, cin: number, weight: Float32Array, bias: Float32Array | null, cout: number,
+    stride: number, out: Float32Array,
+  ): void;
   /** y = Math.exp(x) or Math.tanh(x) elementwise, bit for bit (the twins in native/activation/v8-math.h); for tests. */
   mathF64(isa: number, op: 'exp' | 'tanh', x: Float64Array, y: Float64Array): void;
   /** Checks the spec against its dimensions and keeps it alive; throws RangeError/TypeError (BITMAR_ERR_NATIVE_ARGUMENT). */
@@ -71,18 +85,14 @@ export interface NativeAddon {
   [other: string]: unknown;
 }
 
-/** Absolute path of the built addon. */
+/** Absolute path of the addon that loads (BITMAR_NATIVE_ADDON, else build/Release, else the prebuild); throws when none does. */
 export function nativeAddonPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // src/model/ in a checkout (tsx), dist/model/ when compiled: both sit two levels under the root.
-  return join(here, '..', '..', 'build', 'Release', 'bitmar_native.node');
+  return loadNativeAddonModule().path;
 }
 
-/** Loads the addon; throws (with the path in the message) when it is missing or fails to load. */
-export function loadNativeAddon(path: string = nativeAddonPath()): NativeAddon {
-  if (!existsSync(path)) throw new Error(`the native addon is not built (${path} does not exist)`);
-  const require = createRequire(import.meta.url);
-  return require(path) as NativeAddon;
+/** Loads the addon (`path`, else see src/native-addon.ts); throws a one-line reason listing what was tried. */
+export function loadNativeAddon(path?: string): NativeAddon {
+  return loadNativeAddonModule(path === undefined ? {} : { env: { BITMAR_NATIVE_ADDON: path } }).addon as NativeAddon;
 }
 
 interface NativePacked {
@@ -126,6 +136,8 @@ export function createNativeKernels(addon: NativeAddon, isa?: string): Kernels {
   const info = addon.kernelInfo();
   const isaName = isa ?? info.isa;
   const idx = addon.isaIndex(isaName);
+  const resize = typeof addon.resizeAreaU8 === 'function' ? addon.resizeAreaU8 : undefined;
+  const conv = typeof addon.conv3x3Gelu === 'function' ? addon.conv3x3Gelu : undefined;
   return {
     name: `native-${isaName}`,
     packTernary(codes: Uint8Array, rows: number, cols: number, scale: number): TernaryMatrix {
@@ -156,6 +168,22 @@ export function createNativeKernels(addon: NativeAddon, isa?: string): Kernels {
     },
     argmax(x, off, n) {
       return addon.argmax(idx, off === 0 ? x : x.subarray(off), n);
+    },
+    resizeAreaU8(rgb, width, height, size) {
+      // Whatever the addon cannot take (no such export, a malformed frame, sizes beyond its caps) goes
+      // to the TypeScript function, which is the contract and throws the documented errors.
+      const fits =
+        resize !== undefined && rgb instanceof Uint8Array &&
+        Number.isInteger(width) && width >= 1 && width <= 65536 && Number.isInteger(height) && height >= 1 && height <= 65536 &&
+        Number.isInteger(size) && size >= 1 && size <= 2048 && rgb.length === width * height * 3;
+      if (!fits) return resizeAreaU8Ts(rgb, width, height, size);
+      const out = new Uint8Array(size * size * 3);
+      resize.call(addon, idx, rgb, width, height, size, out);
+      return out;
+    },
+    conv3x3Gelu(x, height, width, cin, w, bias, cout, stride, out) {
+      if (conv === undefined) conv3x3GeluTs(x, height, width, cin, w, bias, cout, stride, out);
+      else conv.call(addon, idx, x, height, width, cin, w, bias, cout, stride, out);
     },
     createDecoderStep(spec: DecoderStepSpec): DecoderStep {
       const handle = addon.createDecoder(nativeSpec(spec));

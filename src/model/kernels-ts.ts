@@ -7,6 +7,8 @@
  * and Math.tanh have native twins in native/activation/v8-math.h).
  */
 import type { Kernels, TernaryMatrix } from './kernels.js';
+import { conv3x3OutSize, im2col3x3, im2col3x3Size } from './engine/conv.js';
+import { resizeAreaU8 } from './preprocess.js';
 
 /** The TypeScript backend's private layout: one int8 per weight (t ∈ {−1,0,1}), row-major. */
 interface TsPacked {
@@ -301,6 +303,39 @@ export function argmax(x: Float32Array, off: number, n: number): number {
   return best;
 }
 
+// im2col scratch of conv3x3Gelu (grown once, never per call in steady state).
+let convCol = new Float32Array(0);
+
+/** Whether a[0..na) and b[0..nb) share memory. */
+function overlaps(a: Float32Array, na: number, b: Float32Array, nb: number): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + 4 * nb && b.byteOffset < a.byteOffset + 4 * na;
+}
+
+/**
+ * The contract of Kernels.conv3x3Gelu: conv.ts im2col3x3, one matmulF32 over the columns, GELU in
+ * place (docs/bitmar-stream.md §3). out must not overlap x or w.
+ */
+export function conv3x3Gelu(
+  x: Float32Array, height: number, width: number, cin: number, w: Float32Array, bias: Float32Array | null, cout: number, stride: number,
+  out: Float32Array,
+): void {
+  for (const [name, v] of [['height', height], ['width', width], ['cin', cin], ['cout', cout], ['stride', stride]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  }
+  const k = 9 * cin;
+  const pixels = conv3x3OutSize(height, stride) * conv3x3OutSize(width, stride);
+  if (x.length < height * width * cin) throw new RangeError(`x holds ${x.length} floats, need height·width·cin = ${height * width * cin}`);
+  if (w.length < cout * k) throw new RangeError(`w holds ${w.length} floats, need cout·9·cin = ${cout * k}`);
+  if (bias && bias.length < cout) throw new RangeError(`bias holds ${bias.length} floats, need cout = ${cout}`);
+  if (out.length < pixels * cout) throw new RangeError(`out holds ${out.length} floats, need OH·OW·cout = ${pixels * cout}`);
+  if (overlaps(out, pixels * cout, x, height * width * cin) || overlaps(out, pixels * cout, w, cout * k)) throw new RangeError('out must not overlap x or w');
+  const cols = im2col3x3Size(height, width, cin, stride);
+  if (convCol.length < cols) convCol = new Float32Array(cols);
+  im2col3x3(x, 0, height, width, cin, stride, convCol);
+  matmulF32(w, cout, k, convCol, pixels, out, bias);
+  geluInPlace(out, pixels * cout);
+}
+
 /** The TypeScript backend (name "typescript"). No fused decoder step: the engine composes the ops. */
 export const tsKernels: Kernels = {
   name: 'typescript',
@@ -313,4 +348,6 @@ export const tsKernels: Kernels = {
   softmax: softmaxInPlace,
   attention,
   argmax,
+  resizeAreaU8,
+  conv3x3Gelu,
 };

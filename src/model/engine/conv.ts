@@ -1,13 +1,14 @@
 /**
  * The 3×3, zero-padding-1 convolution of the convolutional stem (docs/bitmar-stream.md §3), as
- * im2col + one fp32 matmul through the Kernels interface (so the TypeScript and native backends
- * both run it, in the same summation order):
+ * im2col + one fp32 matmul through the Kernels interface. This is the contract of
+ * Kernels.conv3x3Gelu (kernels-ts.ts runs im2col3x3 + matmulF32 + gelu; the native addon a direct
+ * convolution in the same summation order, native/conv/), which the engine's stem calls:
  *
  *   out[oy][ox][o] = b_o + Σ_{ky,kx∈0..2} Σ_c w[o][(ky·3 + kx)·Cin + c] · X[s·oy+ky−1][s·ox+kx−1][c]
  *
  * with pixels outside the image 0. Images are HWC row-major. The im2col row of an output pixel is
  * in (ky, kx, c) order, the GGUF weight row likewise, so the matmul is col [OH·OW, 9·Cin] · wᵀ.
- * No allocation: the caller passes the column and output buffers (RunState scratch).
+ * No allocation: the caller passes the column and output buffers.
  */
 import type { Kernels } from '../kernels.js';
 

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { BitmarError } from '../../errors.js';
 import { GgufReader } from '../gguf/reader.js';
 import type { Kernels } from '../kernels.js';
-import { cutPatches, preprocessImage, type RgbImage } from '../preprocess.js';
+import { cutPatches, normalizeImage, type RgbImage } from '../preprocess.js';
 import { loadTokenizer } from '../tokenizer/load-tokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { readStreamConfig, type StreamConfig } from './config.js';
@@ -148,7 +148,7 @@ export class StreamEngine implements Model {
 
   /** Encode one RGB8 frame (any size; resized to image_size²). */
   encodeImage(img: RgbImage, trace?: Trace): EncodedImage {
-    return this.encodePixels(preprocessImage(img, this.config.imageSize), trace);
+    return this.encodePixels(normalizeImage(this.kernels.resizeAreaU8(img.data, img.width, img.height, this.config.imageSize), this.config.imageSize), trace);
   }
 
   /**

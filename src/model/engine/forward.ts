@@ -9,7 +9,7 @@
 import type { DecoderStep, DecoderStepLinear, DecoderStepSpec, Kernels } from '../kernels.js';
 import { cutPatches } from '../preprocess.js';
 import type { StreamConfig } from './config.js';
-import { conv3x3, conv3x3OutSize } from './conv.js';
+import { conv3x3OutSize } from './conv.js';
 import { addInPlace, addRowInPlace, l2Normalize, meanRows } from './ops.js';
 import type { RunState } from './run-state.js';
 import type { DecoderSession } from './session.js';
@@ -65,8 +65,9 @@ export function encoderBlock(M: Model, b: EncoderBlockWeights, h: Float32Array, 
 /**
  * The convolutional stem (docs §3) on the normalised image x, HWC [S, S, 3]:
  * C1o = GELU(conv3x3(x; v.stem1, stride 1)) [S, S, C1], C2o = GELU(conv3x3(C1o; v.stem2, stride 2))
- * [S/2, S/2, C2], cut into (P/2)×(P/2) patches → `patches` [N, C2·(P/2)²]. Works in the RunState
- * stem scratch (im2col + the kernels' fp32 matmul and GELU). Traces the fixture keys (test/fixtures/
+ * [S/2, S/2, C2], cut into (P/2)×(P/2) patches → `patches` [N, C2·(P/2)²]. Each layer is one
+ * Kernels.conv3x3Gelu call (the native backend: a direct convolution with the GELU fused, the same
+ * bits as im2col + matmulF32 + gelu), into the RunState stem buffers. Traces the fixture keys (test/fixtures/
  * stream/random-tiny-conv.json) 'v.stem/conv1' (C1o, S² rows), 'v.stem/conv2' (C2o, (S/2)² rows)
  * and 'v.stem/y' (the patches, N rows).
  */
@@ -76,12 +77,10 @@ export function visionStem(M: Model, x: Float32Array, patches: Float32Array, tra
   if (stem === null) throw new Error('visionStem: this model has the linear patch stem');
   const s = M.state;
   const { conv1, conv2 } = stem;
-  conv3x3(M.kernels, x, 0, S, S, conv1, 1, s.stemCol, s.stem1);
-  M.kernels.gelu(s.stem1, S * S * conv1.outChannels);
+  M.kernels.conv3x3Gelu(x, S, S, conv1.inChannels, conv1.weight, conv1.bias, conv1.outChannels, 1, s.stem1);
   trace?.('v.stem/conv1', s.stem1, S * S, conv1.outChannels);
   const half = conv3x3OutSize(S, 2);
-  conv3x3(M.kernels, s.stemCol, s.stem1Offset, S, S, conv2, 2, s.stemCol, s.stem2); // C1o lives in stemCol
-  M.kernels.gelu(s.stem2, half * half * conv2.outChannels);
+  M.kernels.conv3x3Gelu(s.stem1, S, S, conv2.inChannels, conv2.weight, conv2.bias, conv2.outChannels, 2, s.stem2);
   trace?.('v.stem/conv2', s.stem2, half * half, conv2.outChannels);
   cutPatches(s.stem2, half, P / 2, conv2.outChannels, patches);
   trace?.('v.stem/y', patches, M.config.patches, M.config.patchDim);

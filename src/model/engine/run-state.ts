@@ -5,7 +5,7 @@
  * scratch belongs to the kernels. Nothing here is allocated per frame or per token.
  */
 import type { StreamConfig } from './config.js';
-import { conv3x3OutSize, im2col3x3Size } from './conv.js';
+import { conv3x3OutSize } from './conv.js';
 
 export class RunState {
   /** Encoder rows R. */
@@ -27,14 +27,7 @@ export class RunState {
   /** (N, patchDim) the patch vectors of the frame being encoded (cut from the image or the stem output). */
   readonly patches: Float32Array;
   // convolutional stem (empty for the linear stem)
-  /**
-   * im2col scratch of both convolutions, then C1o: columns in [0, stem1Offset) with
-   * stem1Offset = max(S²·27, (S/2)²·9·C1), C1o behind them (so conv2 gathers its columns with
-   * copyWithin, see conv.ts).
-   */
-  readonly stemCol: Float32Array;
-  readonly stem1Offset: number;
-  /** (S, S, C1) GELU(conv1): a view of stemCol from stem1Offset. */
+  /** (S, S, C1) GELU(conv1). */
   readonly stem1: Float32Array;
   /** (S/2, S/2, C2) GELU(conv2). */
   readonly stem2: Float32Array;
@@ -76,14 +69,11 @@ export class RunState {
     const S = config.imageSize;
     const stem = config.stemChannels;
     if (stem === null) {
-      this.stemCol = this.stem1 = this.stem2 = new Float32Array(0);
-      this.stem1Offset = 0;
+      this.stem1 = this.stem2 = new Float32Array(0);
     } else {
       const [c1, c2] = stem;
       const half = conv3x3OutSize(S, 2);
-      this.stem1Offset = Math.max(im2col3x3Size(S, S, 3, 1), im2col3x3Size(S, S, c1, 2));
-      this.stemCol = new Float32Array(this.stem1Offset + S * S * c1);
-      this.stem1 = this.stemCol.subarray(this.stem1Offset);
+      this.stem1 = new Float32Array(S * S * c1);
       this.stem2 = new Float32Array(half * half * c2);
     }
     this.memScores = new Float32Array(0);

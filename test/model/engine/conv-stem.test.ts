@@ -200,7 +200,7 @@ describe('convolutional stem', function () {
   });
 
   describe('the stem in the engine', () => {
-    // C1 = 4: conv2 gathers its columns element by element; C1 = 8: with copyWithin (runs of 24 floats)
+    // C1 = 4 and 8: channel counts below and at one vector of the native kernels (native/conv/)
     for (const [[name, k], STEM] of backends.flatMap((b) => [[b, [4, 6]], [b, [8, 4]]] as [[string, Kernels | null], [number, number]][])) {
       it(`encodeImage = direct stem, cut into (P/2)² patches, then the ViT (stem [${STEM.join(', ')}], ${name} kernels)`, function () {
         if (k === null) this.skip();
