@@ -537,7 +537,8 @@ export class MqttTransport extends EventEmitter<MqttTransportEvents> {
     this.inflight.clear(); // stored captions are resent after the next connect
     client.end(true); // fails the callbacks of QoS 1 publishes still in flight: they are re-queued
     if (wasConnected) {
-      this.log.warn({ url: this.options.url }, 'MQTT connection lost; reconnecting with backoff');
+      // our own close() ends the connection too: that is a stop, not a loss
+      if (!this.stopping) this.log.warn({ url: this.options.url }, 'MQTT connection lost; reconnecting with backoff');
       this.emit('disconnect');
     }
     if (!this.stopping) this.scheduleReconnect();
