@@ -17,6 +17,7 @@
         "native/addon.cc",
         "native/addon-decoder.cc",
         "native/dispatch.cc",
+        "native/thread-pool.cc",
         "native/ternary/pack.cc",
         "native/ternary/bitlinear.cc",
         "native/ternary/scalar.cc",

@@ -37,11 +37,11 @@ export function callgrindUnavailable(): string | null {
 /** Compiles the driver (ISA files with their own flags, as binding.gyp does); returns its path. */
 export function buildDriver(dir: string): string {
   const cxx = process.env.CXX ?? 'g++';
-  const base = ['-std=c++17', '-O3', '-fPIC', '-ffp-contract=off', '-fno-math-errno', '-g', `-I${join(ROOT, 'native')}`];
+  const base = ['-std=c++17', '-O3', '-fPIC', '-ffp-contract=off', '-fno-math-errno', '-g', '-pthread', `-I${join(ROOT, 'native')}`];
   const units: Array<[string, string[]]> = [
     ['test/native/gemv-driver.cc', []], ['native/dispatch.cc', []], ['native/ternary/pack.cc', []], ['native/ternary/bitlinear.cc', []],
     ['native/ternary/scalar.cc', []], ['native/activation/scalar.cc', []], ['native/norm/scalar.cc', []], ['native/attention/scalar.cc', []],
-    ['native/sample/scalar.cc', []], ['native/image/scalar.cc', []], ['native/conv/scalar.cc', []],
+    ['native/sample/scalar.cc', []], ['native/image/scalar.cc', []], ['native/conv/scalar.cc', []], ['native/thread-pool.cc', []],
     ...['ternary', 'activation', 'norm', 'attention', 'sample', 'image', 'conv'].map((f): [string, string[]] => [`native/${f}/avx2.cc`, ['-mavx2', '-mfma']]),
     ...['ternary', 'activation', 'attention', 'conv'].map((f): [string, string[]] => [`native/${f}/avx512-vnni.cc`, ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl', '-mavx512bw', '-mavx512vnni']]),
   ];
@@ -52,7 +52,7 @@ export function buildDriver(dir: string): string {
     return obj;
   });
   const exe = join(dir, 'gemv-driver');
-  const r = spawnSync(cxx, [...objs, '-o', exe], { encoding: 'utf8' });
+  const r = spawnSync(cxx, [...objs, '-pthread', '-o', exe], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`linking the driver failed:\n${r.stderr}`);
   return exe;
 }

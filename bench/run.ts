@@ -200,7 +200,10 @@ async function benchModel(label: string, path: string, bytes: Uint8Array, torchP
   return res;
 }
 
-async function benchEncode(label: string, bytes: Uint8Array): Promise<{ native: EncodeResult[]; vga: EncodeResult; typescript: EncodeResult; vsTypescript: number }> {
+async function benchEncode(
+  label: string,
+  bytes: Uint8Array,
+): Promise<{ native: EncodeResult[]; vga: EncodeResult; typescript: EncodeResult; vsTypescript: number; threads?: { fps1: number; fps2: number; speedup: number } }> {
   const addon = loadNativeAddon();
   const e = engineFrom(bytes, label, createNativeKernels(addon));
   const ts = engineFrom(bytes, label, tsKernels);
@@ -214,7 +217,20 @@ async function benchEncode(label: string, bytes: Uint8Array): Promise<{ native: 
   for (const r of [...native, vga]) log(`${r.batch} | ${r.width}×${r.height} | ${fmt(r.fps, 0)} | ${fmt(r.wallFps, 0)}`);
   log(`typescript, batch 8 | ${size}×${size} | ${fmt(typescript.fps, 0)} | -`);
   log(`vs TypeScript at batch 8 (A-B-B-A): ${fmt(pair.ratio, 1)}×`);
-  return { native, vga, typescript, vsTypescript: pair.ratio };
+  // Intra-op threads (model.threads, addon setThreads): wall time, since CPU time counts every thread.
+  let threads: { fps1: number; fps2: number; speedup: number } | undefined;
+  if (typeof addon.setThreads === 'function') {
+    const wallMs = (n: number): number => {
+      addon.setThreads!(n);
+      const ms = 1000 / encodeBatches(e, 8, size, size, quick ? 3 : 5).wallFps;
+      addon.setThreads!(1);
+      return ms;
+    };
+    const t = await abba(() => wallMs(2), () => wallMs(1), quick ? 1 : 2);
+    threads = { fps1: 1000 / median(t.b), fps2: 1000 / median(t.a), speedup: t.ratio };
+    log(`threads, batch 8 | ${size}×${size} | 1 thread ${fmt(threads.fps1, 0)} → 2 threads ${fmt(threads.fps2, 0)} frames/s (wall, A-B-B-A) | ${fmt(threads.speedup, 2)}×`);
+  }
+  return { native, vga, typescript, vsTypescript: pair.ratio, ...(threads ? { threads } : {}) };
 }
 
 /** The 14M-sized model: --model-14m PATH, else generated once into the temp directory. */

@@ -21,7 +21,9 @@
 //   mathF64(isa, op, x, y): void                                    op "exp" | "tanh" on Float64Arrays (tests)
 //   createDecoder(spec): handle; decodeStep(isa, handle, token, xRows, logits): number
 //                                                                   decode/decoder-step.h (addon-decoder.cc)
-//   kernelInfo(): { isa, available, arch }                          throws if BITMAR_KERNELS is unsupported
+//   setThreads(n): void                                             intra-op threads of this instance (1..64, default 1;
+//                                                                   thread-pool.h): bitlinearI8/U8 and matmulF32 split large calls
+//   kernelInfo(): { isa, available, arch, threads }                 throws if BITMAR_KERNELS is unsupported
 //   isaIndex(name): number                                          the `isa` argument of the calls above
 //   benchClockGhz(iters): number                                    core clock from a dependent add chain (bench/)
 //   sdNotify(state): boolean                                         from native/notify (systemd work)
@@ -29,12 +31,14 @@
 #include <napi.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "addon-args.h"
 #include "addon-decoder.h"
 #include "dispatch.h"
 #include "notify/notify.h"
+#include "thread-pool.h"
 #include "ternary/bitlinear.h"
 #include "ternary/format.h"
 
@@ -67,6 +71,7 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
                              InstanceMethod("mathF64", &BitmarNative::MathF64),
                              InstanceMethod("createDecoder", &BitmarNative::CreateDecoder),
                              InstanceMethod("decodeStep", &BitmarNative::DecodeStep),
+                             InstanceMethod("setThreads", &BitmarNative::SetThreads),
                              InstanceMethod("kernelInfo", &BitmarNative::KernelInfo),
                              InstanceMethod("isaIndex", &BitmarNative::IsaIndex),
                              InstanceMethod("benchClockGhz", &BitmarNative::BenchClockGhz),
@@ -78,6 +83,9 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
  private:
   int default_isa_ = 0;
   std::string default_error_;
+  // Intra-op threads (setThreads); null = 1. Destroyed with the instance at environment cleanup,
+  // which stops and joins the workers (they never touch JavaScript).
+  std::unique_ptr<thread_pool> pool_;
 
   Napi::Value PackTernary(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -131,12 +139,12 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
         !tq_arg_array(info, 6, "bias", napi_float32_array, w.rows, true, &bias)) {
       return env.Undefined();
     }
-    run(t->tq, w, static_cast<float>(scale), x, static_cast<int>(m), bias, y);
+    run(t->tq, w, static_cast<float>(scale), x, static_cast<int>(m), bias, y, pool_.get());
     return env.Undefined();
   }
 
-  Napi::Value BitlinearI8(const Napi::CallbackInfo& info) { return Bitlinear(info, tq_bitlinear_i8); }
-  Napi::Value BitlinearU8(const Napi::CallbackInfo& info) { return Bitlinear(info, tq_bitlinear_u8); }
+  Napi::Value BitlinearI8(const Napi::CallbackInfo& info) { return Bitlinear(info, &tq_bitlinear_i8); }
+  Napi::Value BitlinearU8(const Napi::CallbackInfo& info) { return Bitlinear(info, &tq_bitlinear_u8); }
 
   Napi::Value MatmulF32(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -151,7 +159,7 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
         !tq_arg_array(info, 6, "y", napi_float32_array, m * n, false, &y) || !tq_arg_array(info, 7, "bias", napi_float32_array, n, true, &bias)) {
       return env.Undefined();
     }
-    t->tq.matmul_f32(w, static_cast<int>(n), static_cast<int>(k), x, static_cast<int>(m), bias, y);
+    tq_matmul_f32(t->tq, w, static_cast<int>(n), static_cast<int>(k), x, static_cast<int>(m), bias, y, pool_.get());
     return env.Undefined();
   }
 
@@ -311,6 +319,25 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
     return t ? decoder_step(info, *t) : info.Env().Undefined();
   }
 
+  // setThreads(n): n an integer in [1, 64]; replaces the pool (its old workers are joined first).
+  Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const double v = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : NAN;
+    if (!(v >= 1 && v <= kPoolMaxThreads && std::floor(v) == v)) {
+      const std::string got = info.Length() > 0 && info[0].IsNumber() ? info[0].ToString().Utf8Value() : "a non-number";
+      return tq_throw(env, info.Length() > 0 && info[0].IsNumber() ? tq_err_kind::kRange : tq_err_kind::kType,
+                      "threads must be an integer from 1 to " + std::to_string(kPoolMaxThreads) + ", got " + got);
+    }
+    const int n = static_cast<int>(v);
+    if (n != Threads()) {
+      pool_.reset();
+      if (n > 1) pool_.reset(new thread_pool(n));
+    }
+    return env.Undefined();
+  }
+
+  int Threads() const { return pool_ ? pool_->threads() : 1; }
+
   Napi::Value KernelInfo(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (default_isa_ < 0) return tq_throw(env, tq_err_kind::kRange, default_error_);
@@ -320,6 +347,7 @@ class BitmarNative : public Napi::Addon<BitmarNative> {
     for (int i = 0; i < dispatch_isa_count(); i++) avail.Set(static_cast<uint32_t>(i), dispatch_table(i)->isa);
     o.Set("available", avail);
     o.Set("arch", dispatch_arch());
+    o.Set("threads", Threads());
     return o;
   }
 

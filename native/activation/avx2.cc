@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "activation.h"
+#include "gelu-fast.h"
 #include "softmax-avx2.h"
 #include "v8-math-avx2.h"
 
@@ -10,21 +11,7 @@ namespace bitmar {
 
 namespace {
 
-void act_gelu_f32_avx2(float* x, size_t n) {
-  const __m256d half = _mm256_set1_pd(0.5), one = _mm256_set1_pd(1.0);
-  const __m256d c = _mm256_set1_pd(kActGeluC), a = _mm256_set1_pd(0.044715);
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i));
-    const __m256d cube = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(a, v), v), v);  // ((0.044715·v)·v)·v
-    const __m256d th = v8_tanh_pd(_mm256_mul_pd(c, _mm256_add_pd(v, cube)));
-    _mm_storeu_ps(x + i, _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_mul_pd(half, v), _mm256_add_pd(one, th))));
-  }
-  for (; i < n; i++) {
-    const double v = x[i];
-    x[i] = static_cast<float>(0.5 * v * (1.0 + v8_tanh(kActGeluC * (v + 0.044715 * v * v * v))));
-  }
-}
+void act_gelu_f32_avx2(float* x, size_t n) { act_gelu_fast_avx2(x, n); }
 
 void act_softmax_f32_avx2(float* x, int n) { act_softmax_avx2(x, n); }
 

@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include "activation.h"
+#include "gelu-fast.h"
 #include "softmax-avx512.h"
 #include "v8-math-avx512.h"
 
@@ -16,17 +17,7 @@ namespace bitmar {
 
 namespace {
 
-void act_gelu_f32_avx512(float* x, size_t n) {
-  const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
-  const __m512d c = _mm512_set1_pd(kActGeluC), a = _mm512_set1_pd(0.044715);
-  for (size_t i = 0; i < n; i += 8) {
-    const long left = static_cast<long>(n - i);
-    const __m512d v = act_load8(x + i, left);
-    const __m512d cube = _mm512_mul_pd(_mm512_mul_pd(_mm512_mul_pd(a, v), v), v);  // ((0.044715·v)·v)·v
-    const __m512d th = v8_tanh_pd8(_mm512_mul_pd(c, _mm512_add_pd(v, cube)));
-    act_store8(x + i, left, _mm512_mul_pd(_mm512_mul_pd(half, v), _mm512_add_pd(one, th)));
-  }
-}
+void act_gelu_f32_avx512(float* x, size_t n) { act_gelu_fast_avx512(x, n); }
 
 void act_softmax_f32_avx512(float* x, int n) { act_softmax_avx512(x, n); }
 

@@ -1,11 +1,12 @@
 // The AVX-512 softmax, shared by activation/avx512-vnni.cc and attention/avx512-vnni.cc (internal
 // linkage, AVX-512F/VL only). Same steps as act_softmax_f32_scalar: the max is order-free (a NaN
 // lane is skipped as `>` skips it, and the sign of a zero max never changes x − max), exp runs eight
-// fp64 lanes (a masked tail: lanes are independent), the sums stay left-to-right fp64 chains, and the
-// division is per element.
+// fp64 lanes (a masked tail: lanes are independent; a short exp whose fp32 rounding is proven equal to
+// V8's, else V8's own), the sums stay left-to-right fp64 chains, and the division is per element.
 #pragma once
 #include <immintrin.h>
 
+#include "gelu-fast.h"
 #include "v8-math-avx512.h"
 
 namespace bitmar {
@@ -32,7 +33,21 @@ inline void act_softmax_exp_avx512(float* x, int n) {
   float max = _mm512_reduce_max_ps(vmax);
   for (; i < n; i++) if (x[i] > max) max = x[i];
   const __m512d vm = _mm512_set1_pd(max);
-  for (i = 0; i < n; i += 8) act_store8(x + i, n - i, v8_exp_pd8(_mm512_sub_pd(act_load8(x + i, n - i), vm)));
+  for (i = 0; i < n; i += 8) {
+    // fp32(exp(t)) proven from a short exp (gelu-fast.h act_gexp_avx512, within 8e-16 relative; V8's
+    // within an ulp): when fp32(r·(1 ∓ 2^-46)) are the same bits, fp32 of V8's exp is those bits too
+    // (rounding is monotonic). Other lanes (a rounding boundary near r: ~1e-6 of values; t < −100,
+    // −inf or NaN) take V8's exp.
+    const long left = n - i;
+    const __m512d t = _mm512_sub_pd(act_load8(x + i, left), vm);
+    const __mmask8 in = _mm512_cmp_pd_mask(t, _mm512_set1_pd(-100.0), _CMP_GE_OQ);
+    const __m512d r = act_gexp_avx512(_mm512_maskz_mov_pd(in, t));
+    const __m512d e = _mm512_mul_pd(r, _mm512_set1_pd(0x1p-46));
+    const __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(r, e)), hi = _mm512_cvtpd_ps(_mm512_add_pd(r, e));
+    const __mmask8 ok = _mm256_mask_cmpeq_epi32_mask(in, _mm256_castps_si256(lo), _mm256_castps_si256(hi));
+    const __mmask8 want = left >= 8 ? static_cast<__mmask8>(0xFF) : act_tail8(static_cast<int>(left));
+    act_store8(x + i, left, (ok & want) == want ? r : _mm512_mask_mov_pd(v8_exp_pd8(t), ok, r));
+  }
 }
 
 // x_i ← fp32(x_i / sum) for one row.

@@ -26,12 +26,12 @@ void attn_pv_avx512(const float* p, const attn_rows& a, int h, double* acc, floa
   for (int i = 0; i < a.n_keys; i++) {
     const __m512d pv = _mm512_set1_pd(p[i]);
     const float* v = a.v + static_cast<long>(a.v_rows ? a.v_rows[i] : i) * d + h * hd;
-    for (int u = 0; u < 4; u++) s[u] = _mm512_add_pd(s[u], _mm512_mul_pd(pv, _mm512_cvtps_pd(_mm256_loadu_ps(v + 8 * u))));
+    for (int u = 0; u < 4; u++) s[u] = _mm512_fmadd_pd(pv, _mm512_cvtps_pd(_mm256_loadu_ps(v + 8 * u)), s[u]);  // exact product: attend-x86.h
   }
   for (int u = 0; u < 4; u++) _mm256_storeu_ps(out + 8 * u, _mm512_cvtpd_ps(s[u]));
 }
 
-void attn_attend_f32_avx512(const attn_rows& a) { attn_attend_x86<act_softmax_rows_avx512, attn_pv_avx512>(a); }
+void attn_attend_f32_avx512(const attn_rows& a) { attn_attend_x86<act_softmax_rows_avx512, attn_pv_avx512, 8>(a); }
 
 // RoPE with sixteen fp32 lanes (a half head of the BitMar width in one register); same operations.
 void attn_rope_f32_avx512(const float* x, int heads, int head_dim, const float* cos, const float* sin, float* out) {

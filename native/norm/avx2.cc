@@ -1,10 +1,14 @@
 // AVX2 LayerNorm (built with -mavx2 -mfma -ffp-contract=off), bit-exact twin of scalar.cc. The two
 // sums must stay left-to-right fp64 chains per row, so rows are taken four at a time with one chain
-// each (four independent chains keep the adder busy); the elementwise affine step runs in four fp64
+// each (four independent chains keep the adder busy); a single row (decode) takes its mean's sum in
+// vector lanes when that is provably exact (nrm_sum_avx2); the elementwise affine step runs in four fp64
 // lanes (fp32·fp32 and fp32 + fp64 products are exact or singly rounded exactly as in scalar code).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "norm.h"
 
@@ -26,6 +30,51 @@ void nrm_affine_avx2(const float* x, int d, double mean, double inv, const float
     const float t = static_cast<float>((x[j] - mean) * inv);
     o[j] = static_cast<float>(static_cast<double>(t) * w[j] + b[j]);
   }
+}
+
+// Σ x[0..d) as the left-to-right fp64 chain computes it, without the chain when that is exact: with
+// biased fp32 exponents e (subnormals as 1, zeros left out) in [emin, emax] and d ≤ 2^L, every value
+// and every partial sum is a multiple of 2^(emin−150) below 2^(emax−126+L) in magnitude, so when
+// emax − emin + L ≤ 29 each is a double, every add of the chain is exact and the sum is the exact sum,
+// which eight vector lanes then compute in any order. Otherwise (or inf/NaN) the chain itself.
+double nrm_sum_avx2(const float* x, int d) {
+  int L = 0;
+  while ((1 << L) < d) L++;
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), none = _mm256_set1_epi32(255);
+  __m256i emax = zero, emin = none;
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+  int j = 0;
+  for (; j + 8 <= d; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i e = _mm256_srli_epi32(_mm256_slli_epi32(bits, 1), 24);
+    const __m256i isz = _mm256_cmpeq_epi32(_mm256_slli_epi32(bits, 1), zero);  // all-ones where ±0
+    emax = _mm256_max_epi32(emax, e);
+    emin = _mm256_min_epi32(emin, _mm256_blendv_epi8(_mm256_max_epi32(e, one), none, isz));
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  alignas(32) int32_t hi[8], lo[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(hi), emax);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lo), emin);
+  int mx = 0, mn = 255;
+  for (int k = 0; k < 8; k++) mx = std::max(mx, hi[k]), mn = std::min(mn, lo[k]);
+  double tail = 0.0;
+  for (int k = j; k < d; k++) {
+    uint32_t u;
+    std::memcpy(&u, x + k, 4);
+    const int e = static_cast<int>((u >> 23) & 0xFF);
+    if (u << 1) mx = std::max(mx, e), mn = std::min(mn, std::max(e, 1));
+    tail += x[k];
+  }
+  if (mx < 255 && mx - mn + L <= 29) {
+    alignas(32) double s[4];
+    _mm256_store_pd(s, _mm256_add_pd(a0, a1));
+    return ((s[0] + s[1]) + (s[2] + s[3])) + tail;
+  }
+  double sum = 0.0;
+  for (int k = 0; k < d; k++) sum += x[k];
+  return sum;
 }
 
 void nrm_layer_norm_f32_avx2(const float* x, int m, int d, const float* w, const float* b, double eps, float* out) {
@@ -56,9 +105,7 @@ void nrm_layer_norm_f32_avx2(const float* x, int m, int d, const float* w, const
   }
   for (; r < m; r++) {
     const float* xr = x + static_cast<long>(r) * d;
-    double sum = 0.0;
-    for (int j = 0; j < d; j++) sum += xr[j];
-    const double mean = sum / d;
+    const double mean = nrm_sum_avx2(xr, d) / d;
     double ss = 0.0;
     for (int j = 0; j < d; j++) {
       const double t = xr[j] - mean;

@@ -7,10 +7,21 @@
 
 namespace bitmar {
 
+class thread_pool;  // thread-pool.h
+
 // Stream scheme (docs/bitmar-stream.md §2): int8 per token. x [m][cols], y [m][rows], bias [rows] or null.
-void tq_bitlinear_i8(const tq_kernel_table& t, const tq_matrix& w, float sw, const float* x, int m, const float* bias, float* y);
+// With a multi-threaded pool, calls of at least kTqParallelMacs multiply-adds split the tokens (in
+// tiles of 4) or, when there are too few, the row groups across threads: the same bits for any count.
+void tq_bitlinear_i8(const tq_kernel_table& t, const tq_matrix& w, float sw, const float* x, int m, const float* bias, float* y,
+                     thread_pool* pool = nullptr);
 // R1 scheme (bitmar-reference-spec.md §4, §12.11): uint8 per tensor over all m rows, zero point, pass-through.
-void tq_bitlinear_u8(const tq_kernel_table& t, const tq_matrix& w, float sw, const float* x, int m, const float* bias, float* y);
+void tq_bitlinear_u8(const tq_kernel_table& t, const tq_matrix& w, float sw, const float* x, int m, const float* bias, float* y,
+                     thread_pool* pool = nullptr);
+// t.matmul_f32, split over tokens (or, for m = 1, output rows) across the pool's threads when large.
+void tq_matmul_f32(const tq_kernel_table& t, const float* w, int n, int k, const float* x, int m, const float* bias, float* y,
+                   thread_pool* pool = nullptr);
+// Below this many multiply-adds per call the work stays on the calling thread (a hand-off costs µs).
+constexpr long long kTqParallelMacs = 1LL << 20;
 
 // One token's int8 activations (stream scheme), quantised once for several matrices with `cols`
 // columns (the decoder step: Q, K and V of one LayerNorm output; the output layer in row chunks).

@@ -31,7 +31,7 @@ function serialize(e: unknown): SerializedError {
 type Served = { readonly arch: 'bitmar-stream'; readonly engine: StreamEngine } | { readonly arch: 'bitmar-r1'; readonly session: R1NodeSession };
 
 async function load(init: WorkerInit): Promise<{ served: Served; info: WorkerModelInfo }> {
-  const loaded = loadKernels(init.kernels);
+  const loaded = loadKernels(init.kernels, init.threads);
   const reader = GgufReader.open(init.modelPath);
   const arch = reader.get('general.architecture');
   if (arch?.type === 'string' && arch.value === R1_ARCH) {

@@ -49,7 +49,7 @@ export interface InferenceWorkerOptions {
   readonly modelPath: string;
   /** Kernel backend (default 'auto': native when built, else TypeScript with `info.fallbackReason`). */
   readonly kernels?: 'auto' | 'native' | 'typescript';
-  /** Intra-op threads for the native kernels (default 1). The kernels are single-threaded today. */
+  /** Intra-op threads for the native kernels (default 1; the TypeScript kernels ignore it). */
   readonly threads?: number;
   /** bitmar-r1 only: a DINOv2 ONNX file turning images into feature vectors (needs onnxruntime-node). Ignored for bitmar-stream. */
   readonly visionOnnx?: string;
@@ -230,7 +230,7 @@ export class InferenceWorker<I extends WorkerModelInfo = StreamWorkerInfo> {
    */
   static async start(opts: InferenceWorkerOptions): Promise<InferenceWorker<WorkerModelInfo>> {
     const threads = opts.threads ?? 1;
-    if (!(Number.isInteger(threads) && threads >= 1)) throw new BitmarError('BITMAR_ERR_CONFIG_INVALID', `threads ${threads} must be an integer ≥ 1`);
+    if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) throw new BitmarError('BITMAR_ERR_CONFIG_INVALID', `threads ${threads} must be an integer from 1 to 64`);
     const cancel = new SharedArrayBuffer(CANCEL_SLOTS * 4);
     const init: WorkerInit = { modelPath: opts.modelPath, kernels: opts.kernels ?? 'auto', threads, visionOnnx: opts.visionOnnx ?? '', r1Memory: opts.r1Memory ?? 'reset', cancel };
     const worker = createWorker(init);

@@ -35,6 +35,8 @@ export interface NativeKernelInfo {
   readonly available: readonly string[];
   /** The CPU architecture the addon was built for ("x64", "arm64", …). */
   readonly arch: string;
+  /** Intra-op threads of this addon instance (`setThreads`; absent from an addon built before it). */
+  readonly threads?: number;
 }
 
 /** The addon's exports (native/addon.cc). `isa` arguments are indices from `isaIndex`. */
@@ -75,6 +77,13 @@ export interface NativeAddon {
   createDecoder(spec: NativeDecoderSpec): NativeDecoderHandle;
   /** One fused decoder step; returns the arg-max of the logits it writes. */
   decodeStep(isa: number, decoder: NativeDecoderHandle, token: number, xRows: number, logits: Float32Array): number;
+  /**
+   * Intra-op threads of this addon instance (one per Node environment: each worker_thread that loads
+   * the addon has its own pool), an integer from 1 to 64; default 1. Large bitlinearI8/U8 and
+   * matmulF32 calls are then split across threads with bit-identical results (native/thread-pool.h).
+   * Throws RangeError/TypeError (BITMAR_ERR_NATIVE_ARGUMENT) otherwise. Absent from an addon built before it.
+   */
+  setThreads?(threads: number): void;
   /** Throws RangeError (code BITMAR_ERR_NATIVE_ARGUMENT) when BITMAR_KERNELS names an unsupported ISA. */
   kernelInfo(): NativeKernelInfo;
   /** Index of an available ISA; throws RangeError when the build or the CPU lacks it. */
@@ -131,11 +140,15 @@ function nativeHandle(w: TernaryMatrix): NativeTernaryHandle {
  * A `Kernels` backed by the addon, computing with `isa` (default: the addon's pick, see
  * `kernelInfo().isa`). Several instances with different ISAs may coexist (the tests use one per ISA);
  * matrices packed by one work with every other, since all ISAs share one layout.
+ * `threads` (default: leave the addon's setting, 1 unless set) sets the addon instance's intra-op
+ * threads, which every Kernels made from the same addon shares; an addon built before setThreads
+ * ignores it and stays single-threaded.
  */
-export function createNativeKernels(addon: NativeAddon, isa?: string): Kernels {
+export function createNativeKernels(addon: NativeAddon, isa?: string, threads?: number): Kernels {
   const info = addon.kernelInfo();
   const isaName = isa ?? info.isa;
   const idx = addon.isaIndex(isaName);
+  if (threads !== undefined && typeof addon.setThreads === 'function') addon.setThreads(threads);
   const resize = typeof addon.resizeAreaU8 === 'function' ? addon.resizeAreaU8 : undefined;
   const conv = typeof addon.conv3x3Gelu === 'function' ? addon.conv3x3Gelu : undefined;
   return {

@@ -176,11 +176,13 @@ export interface LoadedKernels {
  * 'auto' tries the addon and falls back to TypeScript with a one-line `fallbackReason`.
  * The native ISA is the best the CPU has, or the one named by the environment variable
  * BITMAR_KERNELS (scalar | avx2 | avx512-vnni | neon-dotprod); naming one this machine lacks is an error.
+ * `threads` (config `model.threads`, default 1) is the native kernels' intra-op threads; the
+ * TypeScript kernels are single-threaded and ignore it.
  */
-export function loadKernels(choice: KernelChoice): LoadedKernels {
+export function loadKernels(choice: KernelChoice, threads = 1): LoadedKernels {
   if (choice === 'typescript') return { kernels: tsKernels };
   try {
-    return { kernels: createNativeKernels(loadNativeAddon()) };
+    return { kernels: createNativeKernels(loadNativeAddon(), undefined, threads) };
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     const fix =

@@ -303,7 +303,7 @@ describe('Kernels.conv3x3Gelu', function () {
   });
 
   describe('test/native/conv_test.cc: every ISA against the scalar kernel, natively and under qemu-aarch64', function () {
-    const srcs = ['test/native/conv_test.cc', 'native/conv/scalar.cc'];
+    const srcs = ['test/native/conv_test.cc', 'native/conv/scalar.cc', 'native/activation/scalar.cc'];
     const flags = ['-std=c++17', '-O2', '-ffp-contract=off', '-fno-math-errno', '-Inative'];
 
     it('x64: avx2 and avx512-vnni (those this CPU has) equal scalar', function () {
@@ -312,7 +312,9 @@ describe('Kernels.conv3x3Gelu', function () {
       const objs: string[] = [];
       const isaFiles: [string, string[]][] = [
         ['native/conv/avx2.cc', ['-mavx2', '-mfma']],
+        ['native/activation/avx2.cc', ['-mavx2', '-mfma']],
         ['native/conv/avx512-vnni.cc', ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl', '-mavx512bw', '-mavx512vnni']],
+        ['native/activation/avx512-vnni.cc', ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl', '-mavx512bw', '-mavx512vnni']],
       ];
       for (const [i, [src, isaFlags]] of [...srcs.map((s) => [s, []] as [string, string[]]), ...isaFiles].entries()) {
         const o = join(dir, `${i}.o`);

@@ -383,9 +383,9 @@ describe('neon-dotprod vs scalar under qemu-aarch64 (test/native/ternary_test.cc
     const srcs = [
       'test/native/ternary_test.cc', 'native/dispatch.cc', 'native/ternary/pack.cc', 'native/ternary/scalar.cc', 'native/ternary/bitlinear.cc',
       'native/ternary/neon-dotprod.cc', 'native/activation/scalar.cc', 'native/norm/scalar.cc', 'native/attention/scalar.cc', 'native/sample/scalar.cc',
-      'native/image/scalar.cc', 'native/conv/scalar.cc', 'native/conv/neon.cc',
+      'native/image/scalar.cc', 'native/conv/scalar.cc', 'native/conv/neon.cc', 'native/thread-pool.cc',
     ];
-    const cc = spawnSync(cxx, ['-std=c++17', '-O2', '-march=armv8.2-a+dotprod', '-ffp-contract=off', '-static', '-Inative', '-o', exe, ...srcs], { cwd: root, encoding: 'utf8' });
+    const cc = spawnSync(cxx, ['-std=c++17', '-O2', '-march=armv8.2-a+dotprod', '-ffp-contract=off', '-static', '-pthread', '-Inative', '-o', exe, ...srcs], { cwd: root, encoding: 'utf8' });
     assert.equal(cc.status, 0, cc.stderr);
     const run = spawnSync(qemu, [exe], { encoding: 'utf8' });
     assert.equal(run.status, 0, run.stdout + run.stderr);

@@ -1,10 +1,13 @@
-// Native cross-check of the convolution family (native/conv/): every vector ISA this CPU has against
-// cnv_table_scalar, bit for bit. Links only native/conv/*.cc (each ISA file built with its own flags;
-// test/model/kernels-conv.test.ts builds it for x64 and for aarch64 under qemu-aarch64).
+// Native cross-check of the convolution family (native/conv/) and of the shared fast GELU
+// (native/activation/gelu-fast.h, also act_table_<isa>.gelu_f32): every vector ISA this CPU has against
+// cnv_table_scalar and act_table_scalar, bit for bit. Links only native/conv/*.cc and
+// native/activation/*.cc (each ISA file built with its own flags; test/model/kernels-conv.test.ts builds
+// it for x64 and for aarch64 under qemu-aarch64).
 //   conv_test                 random convolutions (odd sides, strides 1–3, cin 1–19, cout 1–40, with
 //                             and without bias) and GELU sweeps through the identity convolution
 //                             (cin = cout = 1, centre tap 1: out = GELU(x)): special values, the GELU
-//                             tail, dense grids and random fp32 bit patterns
+//                             tail, dense grids and random fp32 bit patterns; the same values
+//                             through act_table_<isa>.gelu_f32
 //   conv_test --exhaustive    also every finite fp32 value (2^32 − 2^24 inputs; minutes on one x86 core)
 // Prints "PASS isas=… cases=N" and exits 0, or the first mismatch and exits 1.
 #include <algorithm>
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "activation/activation.h"
 #include "conv/conv.h"
 
 using namespace bitmar;
@@ -24,19 +28,20 @@ namespace {
 struct isa {
   const char* name;
   const cnv_kernel_table* t;
+  const act_kernel_table* act;  // its activation table (gelu_f32: the same shared fast GELU), or null
 };
 
 std::vector<isa> vector_isas() {
   std::vector<isa> v;
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back({"avx2", &cnv_table_avx2});
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back({"avx2", &cnv_table_avx2, &act_table_avx2});
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vnni")) {
-    v.push_back({"avx512-vnni", &cnv_table_avx512vnni});
+    v.push_back({"avx512-vnni", &cnv_table_avx512vnni, &act_table_avx512vnni});
   }
 #elif defined(__aarch64__)
-  v.push_back({"neon", &cnv_table_neon});
+  v.push_back({"neon", &cnv_table_neon, nullptr});
 #endif
   return v;
 }
@@ -94,8 +99,35 @@ bool run(const std::vector<isa>& isas, const float* x, int h, int w, int cin, co
   return true;
 }
 
-// GELU(xs[i]) through the identity convolution (cin = cout = 1, centre tap 1), every ISA against scalar.
+// GELU(xs[i]) through each ISA's activation table (gelu_f32 on all of xs, NaN and inf included, and on
+// a ragged prefix for the tails), against act_table_scalar.
+bool gelu_act(const std::vector<isa>& isas, const std::vector<float>& xs, const char* what) {
+  std::vector<float> want(xs), got;
+  act_table_scalar.gelu_f32(want.data(), want.size());
+  for (const isa& is : isas) {
+    if (!is.act) continue;
+    for (size_t n : {xs.size(), xs.size() > 37 ? size_t{37} : xs.size(), xs.size() > 5 ? size_t{5} : xs.size()}) {
+      got.assign(xs.begin(), xs.begin() + static_cast<long>(n));
+      got.resize(n + 16, -7.0f);
+      is.act->gelu_f32(got.data(), n);
+      g_cases++;
+      for (size_t i = 0; i < n + 16; i++) {
+        const float w = i < n ? want[i] : -7.0f;
+        if (!same(got[i], w)) {
+          std::printf("FAIL %s act gelu_f32 %s n=%zu: element %zu is %.9g (0x%08x), scalar %.9g (0x%08x) [input %.9g]\n", is.name, what, n, i,
+                      got[i], bits(got[i]), w, bits(w), i < n ? xs[i] : NAN);
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// GELU(xs[i]) through the identity convolution (cin = cout = 1, centre tap 1), every ISA against scalar;
+// and through the activation tables (gelu_act).
 bool gelu_values(const std::vector<isa>& isas, const std::vector<float>& xs, const char* what) {
+  if (!gelu_act(isas, xs, what)) return false;
   float wt[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0};
   // Non-finite values go alone (their neighbours' 0·x would be NaN for every other pixel too).
   std::vector<float> finite;

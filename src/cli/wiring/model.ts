@@ -29,6 +29,10 @@ export async function startModel(path: string, cfg: Pick<BitmarConfig, 'model'>,
   });
   const info = worker.info;
   log?.debug({ info }, 'model info');
+  if (cfg.model.threads > 1) {
+    if (info.kernels === 'typescript') log?.info(`model.threads ${cfg.model.threads} ignored: the TypeScript kernels are single-threaded (the native kernels use it)`);
+    else log?.info(`${info.kernels} kernels: ${cfg.model.threads} intra-op threads`);
+  }
   if (info.arch === 'bitmar-r1') {
     const vision = info.vision === null ? 'feature vectors only (set model.visionOnnx for images)' : `images through ${info.vision.path} (${info.vision.output}${info.vision.pooling === 'cls' ? ' CLS token' : ''}, ${info.vision.size}×${info.vision.size})`;
     log?.info(`bitmar-r1: exact generation, memory reads "${info.memoryMode}"; frames: ${vision}`);
