@@ -29,12 +29,8 @@ export {
   type SyntheticStep,
 } from './synthetic-scenes.js';
 
-/**
- * Frames the render worker may have posted that this thread has not taken yet. 4 frames (133 ms at
- * 30 fps) ride out a GC pause or a busy tick of the main thread: with 2, a 10-minute 720p30 load run
- * skipped 33 of 17,815 frames (bench/load.ts). The pipeline still drops anything too old.
- */
-export const SYNTHETIC_MAX_IN_FLIGHT = 4;
+/** Frames the render worker may have posted that this thread has not taken yet. */
+export const SYNTHETIC_MAX_IN_FLIGHT = 2;
 
 /**
  * A synthetic camera stream: one Frame every 1/fps seconds on `scheduler` (default asyncScheduler;
