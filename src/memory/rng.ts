@@ -1,3 +1,5 @@
+import { MULBERRY32_STEP, mulberry32Output } from '../rng.js';
+
 /**
  * The store's seeded random stream (mulberry32: 32-bit state, period 2³²). The state is part of the
  * store's persisted metadata, so a reopened store continues the same stream.
@@ -11,11 +13,8 @@ export class SeededRandom {
 
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.state = (this.state + MULBERRY32_STEP) >>> 0;
+    return mulberry32Output(this.state);
   }
 
   get seedState(): number {

@@ -18,20 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { conv3x3OutSize } from '../../src/model/engine/conv.js';
 import type { Kernels } from '../../src/model/kernels.js';
 import { tsKernels } from '../../src/model/kernels-ts.js';
-import { createNativeKernels, loadNativeAddon, type NativeAddon } from '../../src/model/kernels-native.js';
+import { createNativeKernels } from '../../src/model/kernels-native.js';
+import { rng, tryLoadNativeAddon } from '../helpers/native.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0; // mulberry32
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomF32(rand: () => number, n: number, scale: number): Float32Array {
   const a = new Float32Array(n);
@@ -125,13 +115,7 @@ function geluThroughConv(k: Kernels, xs: Float32Array): Float32Array {
   return conv(k, img, H, W, 1, w, null, 1, 1).subarray(0, xs.length);
 }
 
-let addon: NativeAddon | null = null;
-let addonError = '';
-try {
-  addon = loadNativeAddon();
-} catch (e) {
-  addonError = e instanceof Error ? e.message : String(e);
-}
+const { addon, addonError } = tryLoadNativeAddon();
 const hasConv = addon !== null && typeof addon.conv3x3Gelu === 'function';
 const isas = hasConv ? addon!.kernelInfo().available : [];
 

@@ -12,16 +12,11 @@ import { GgufReader } from '../../src/model/gguf/reader.js';
 import { StreamEngine as Engine } from '../../src/model/engine/engine.js';
 import type { Kernels } from '../../src/model/kernels.js';
 import { tsKernels } from '../../src/model/kernels-ts.js';
-import { createNativeKernels, loadNativeAddon, type NativeAddon } from '../../src/model/kernels-native.js';
+import { createNativeKernels } from '../../src/model/kernels-native.js';
+import { tryLoadNativeAddon } from '../helpers/native.js';
 import { testImage, tinyModelBytes } from './engine/helpers.js';
 
-let addon: NativeAddon | null = null;
-let addonError = '';
-try {
-  addon = loadNativeAddon();
-} catch (e) {
-  addonError = e instanceof Error ? e.message : String(e);
-}
+const { addon, addonError } = tryLoadNativeAddon();
 const isas = addon ? addon.kernelInfo().available : [];
 
 function engineOf(bytes: Uint8Array, k: Kernels): StreamEngine {

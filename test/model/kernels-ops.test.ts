@@ -7,18 +7,8 @@ import assert from 'node:assert/strict';
 
 import type { Kernels } from '../../src/model/kernels.js';
 import { tsKernels } from '../../src/model/kernels-ts.js';
-import { createNativeKernels, loadNativeAddon, type NativeAddon } from '../../src/model/kernels-native.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0; // mulberry32
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createNativeKernels } from '../../src/model/kernels-native.js';
+import { rng, tryLoadNativeAddon } from '../helpers/native.js';
 
 function randomF32(rand: () => number, n: number, scale = 1): Float32Array {
   const a = new Float32Array(n);
@@ -35,13 +25,7 @@ function assertSameBits(got: Float32Array, want: Float32Array, what: string): vo
   }
 }
 
-let addon: NativeAddon | null = null;
-let addonError = '';
-try {
-  addon = loadNativeAddon();
-} catch (e) {
-  addonError = e instanceof Error ? e.message : String(e);
-}
+const { addon, addonError } = tryLoadNativeAddon();
 const isas = addon ? addon.kernelInfo().available : [];
 
 describe('fp32 op kernels: native equals TypeScript bit for bit', function () {

@@ -12,19 +12,9 @@ import { Worker } from 'node:worker_threads';
 import { isBitmarError } from '../../src/errors.js';
 import type { Kernels } from '../../src/model/kernels.js';
 import { tsKernels } from '../../src/model/kernels-ts.js';
-import { createNativeKernels, loadNativeAddon, type NativeAddon } from '../../src/model/kernels-native.js';
+import { createNativeKernels } from '../../src/model/kernels-native.js';
 import { resizeAreaU8 } from '../../src/model/preprocess.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0; // mulberry32
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng, tryLoadNativeAddon } from '../helpers/native.js';
 
 /** A frame whose bytes exercise the rounding: uniform noise, flat areas, 0/255 edges and gradients. */
 function frame(rand: () => number, w: number, h: number, kind: number): Uint8Array {
@@ -59,13 +49,7 @@ const FRAMES: readonly (readonly [number, number])[] = [
 ];
 const SIDES = [16, 32, 64, 1, 7, 48, 100];
 
-let addon: NativeAddon | null = null;
-let addonError = '';
-try {
-  addon = loadNativeAddon();
-} catch (e) {
-  addonError = e instanceof Error ? e.message : String(e);
-}
+const { addon, addonError } = tryLoadNativeAddon();
 const hasResize = addon !== null && typeof addon.resizeAreaU8 === 'function';
 const isas = hasResize ? addon!.kernelInfo().available : [];
 

@@ -9,17 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { InferenceWorker } from '../../src/model/inference-worker.js';
 import { loadKernels } from '../../src/model/kernels.js';
 import { createNativeKernels, loadNativeAddon, nativeAddonPath, type NativeAddon } from '../../src/model/kernels-native.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0; // mulberry32
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/native.js';
 
 function randomCodes(rand: () => number, rows: number, cols: number): Uint8Array {
   const rb = (cols + 3) >> 2;

@@ -11,22 +11,12 @@ import { Worker } from 'node:worker_threads';
 
 import { loadKernels, roundHalfEven, type Kernels, type TernaryMatrix } from '../../src/model/kernels.js';
 import { tsKernels } from '../../src/model/kernels-ts.js';
-import { createNativeKernels, loadNativeAddon, nativeAddonPath, type NativeAddon } from '../../src/model/kernels-native.js';
+import { createNativeKernels, nativeAddonPath } from '../../src/model/kernels-native.js';
+import { rng, tryLoadNativeAddon } from '../helpers/native.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // ---- deterministic data ----
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0; // mulberry32
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random t2-row-v1 codes; returns the codes and the ternary values they encode. */
 function randomTernary(rand: () => number, rows: number, cols: number): { codes: Uint8Array; t: Int8Array } {
@@ -217,13 +207,7 @@ describe('TypeScript kernels vs the fp64 reference', () => {
 
 // ---- native ----
 
-let addon: NativeAddon | null = null;
-let addonError = '';
-try {
-  addon = loadNativeAddon();
-} catch (e) {
-  addonError = e instanceof Error ? e.message : String(e);
-}
+const { addon, addonError } = tryLoadNativeAddon();
 
 describe('native kernels', function () {
   before(function () {

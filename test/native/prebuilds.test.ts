@@ -20,6 +20,7 @@ import { tsKernels } from '../../src/model/kernels-ts.js';
 import { loadNativeAddonModule, nativeAddonCandidates } from '../../src/native-addon.js';
 import { loadNotifyAddon } from '../../src/service/sd-notify.js';
 import { embeddedSourceHash, nativeSourceHash } from '../../tools/source-hash.mjs';
+import { rng } from '../helpers/native.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REBUILD = 'node tools/build-prebuilds.mjs   (or `npm run prebuilds`; needs build-essential and g++-aarch64-linux-gnu)';
@@ -120,17 +121,6 @@ function countDotProducts(elf: ElfInfo): number {
 }
 
 // ---- deterministic data ----
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0; // mulberry32
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomCodes(rand: () => number, rows: number, cols: number): Uint8Array {
   const rb = (cols + 3) >> 2;

@@ -5,6 +5,7 @@
  * does), then a draw from a seeded RNG. Buffers are allocated once per vocabulary size.
  */
 import { BitmarError } from '../../errors.js';
+import { MULBERRY32_STEP, mulberry32Output } from '../../rng.js';
 
 export interface SamplingOptions {
   /** 0 = greedy (default); otherwise > 0. */
@@ -33,11 +34,8 @@ export class Mulberry32 {
     this.s = seed >>> 0;
   }
   next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.s = (this.s + MULBERRY32_STEP) >>> 0;
+    return mulberry32Output(this.s);
   }
 }
 

@@ -12,20 +12,9 @@
 // ---------------------------------------------------------------------------------------------
 // RNG
 
-/** A source of uniform numbers in [0, 1). */
-export type Rng = () => number;
+import type { Rng } from '../../rng.js';
 
-/** mulberry32: a small, fast 32-bit seeded generator (period 2³²); same seed → same stream. */
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, type Rng } from '../../rng.js';
 
 /** A well-mixed 32-bit seed for sub-stream `stream` of `seed` (splitmix32 finaliser). */
 export function deriveSeed(seed: number, stream: number): number {
