@@ -41,6 +41,38 @@ inline float act_gelu_v8(float y) {
   return static_cast<float>(0.5 * v * (1.0 + v8_tanh(kActGeluC * (v + 0.044715 * v * v * v))));
 }
 
+// a[0..n) ← GELU(a[0..n)) by blocks of L·G values (one result bit each, L·G ≤ 32): `block` proves
+// most lanes, `tail` retries the unproven lanes of each group of L, and the scalar V8 port takes what
+// is still unproven. A short last block is zero-padded so the vector code never reads past a[n).
+template <int L, int G, typename Block, typename Tail>
+inline void act_gelu_fast_blocks(float* a, size_t n, Block block, Tail tail) {
+  constexpr size_t kN = static_cast<size_t>(L) * G;
+  static_assert(kN <= 32, "one bit per value in a uint32_t");
+  constexpr uint32_t kAll = kN == 32 ? 0xFFFFFFFFu : (1u << kN) - 1;
+  constexpr uint32_t kGroup = (1u << L) - 1;
+  alignas(64) float y[kN], r[kN];
+  alignas(64) double q[kN], h[kN];
+  for (size_t i = 0; i < n; i += kN) {
+    const size_t m = n - i < kN ? n - i : kN;
+    const float* src = a + i;
+    if (m < kN) {
+      std::memcpy(y, a + i, m * sizeof(float));
+      std::memset(y + m, 0, (kN - m) * sizeof(float));
+      src = y;
+    }
+    uint32_t ok = block(src, r, q, h);
+    if (ok != kAll) {
+      for (int g = 0; g < G; g++)
+        if (((ok >> (L * g)) & kGroup) != kGroup) tail(q + L * g, h + L * g, r + L * g, &ok, L * g);
+      if (ok != kAll) {
+        for (size_t k = 0; k < m; k++)
+          if (!((ok >> k) & 1)) r[k] = act_gelu_v8(src[k]);
+      }
+    }
+    std::memcpy(a + i, r, m * sizeof(float));
+  }
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 // exp(x) for −100 ≤ x ≤ 44 within ~4e-16 relative (also softmax-avx2.h's): x = n·ln2 + r, |r| ≤ ln2/2 (+ rounding), e^r by its
 // degree-12 Taylor polynomial (remainder < 2e-16), times 2^n built in the exponent field.
@@ -128,29 +160,7 @@ inline void act_gelu_tail_avx2(const double* q, const double* h, float* dst, uns
 // a[0..n) ← GELU(a[0..n)), kActGeluU4·4 values at a time.
 constexpr int kActGeluU4 = 4;
 inline void act_gelu_fast_avx2(float* a, size_t n) {
-  constexpr size_t kN = 4 * kActGeluU4;
-  constexpr unsigned kAll = (1u << kN) - 1;
-  alignas(32) float y[kN], r[kN];
-  alignas(32) double q[kN], h[kN];
-  for (size_t i = 0; i < n; i += kN) {
-    const size_t m = n - i < kN ? n - i : kN;
-    const float* src = a + i;
-    if (m < kN) {
-      std::memcpy(y, a + i, m * sizeof(float));
-      std::memset(y + m, 0, (kN - m) * sizeof(float));
-      src = y;
-    }
-    unsigned ok = act_gelu_block_avx2<kActGeluU4>(src, r, q, h);
-    if (ok != kAll) {
-      for (int g = 0; g < kActGeluU4; g++)
-        if (((ok >> (4 * g)) & 0xF) != 0xF) act_gelu_tail_avx2(q + 4 * g, h + 4 * g, r + 4 * g, &ok, 4 * g);
-      if (ok != kAll) {
-        for (size_t k = 0; k < m; k++)
-          if (!((ok >> k) & 1)) r[k] = act_gelu_v8(src[k]);
-      }
-    }
-    std::memcpy(a + i, r, m * sizeof(float));
-  }
+  act_gelu_fast_blocks<4, kActGeluU4>(a, n, act_gelu_block_avx2<kActGeluU4>, act_gelu_tail_avx2);
 }
 
 #endif  // AVX2
@@ -239,29 +249,7 @@ inline void act_gelu_tail_avx512(const double* q, const double* h, float* dst, u
 // a[0..n) ← GELU(a[0..n)), kActGeluU8·8 values at a time.
 constexpr int kActGeluU8 = 4;
 inline void act_gelu_fast_avx512(float* a, size_t n) {
-  constexpr size_t kN = 8 * kActGeluU8;
-  constexpr uint32_t kAll = kN == 32 ? 0xFFFFFFFFu : (1u << kN) - 1;
-  alignas(64) float y[kN], r[kN];
-  alignas(64) double q[kN], h[kN];
-  for (size_t i = 0; i < n; i += kN) {
-    const size_t m = n - i < kN ? n - i : kN;
-    const float* src = a + i;
-    if (m < kN) {
-      std::memcpy(y, a + i, m * sizeof(float));
-      std::memset(y + m, 0, (kN - m) * sizeof(float));
-      src = y;
-    }
-    uint32_t ok = act_gelu_block_avx512<kActGeluU8>(src, r, q, h);
-    if (ok != kAll) {
-      for (int g = 0; g < kActGeluU8; g++)
-        if (((ok >> (8 * g)) & 0xFF) != 0xFF) act_gelu_tail_avx512(q + 8 * g, h + 8 * g, r + 8 * g, &ok, 8 * g);
-      if (ok != kAll) {
-        for (size_t k = 0; k < m; k++)
-          if (!((ok >> k) & 1)) r[k] = act_gelu_v8(src[k]);
-      }
-    }
-    std::memcpy(a + i, r, m * sizeof(float));
-  }
+  act_gelu_fast_blocks<8, kActGeluU8>(a, n, act_gelu_block_avx512<kActGeluU8>, act_gelu_tail_avx512);
 }
 
 #endif  // AVX-512

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "gelu-fast.h"
+#include "softmax-rows.h"
 #include "v8-math-avx512.h"
 
 namespace bitmar {
@@ -56,31 +57,9 @@ inline void act_softmax_div_avx512(float* x, int n, double sum) {
   for (int i = 0; i < n; i += 8) act_store8(x + i, n - i, _mm512_div_pd(act_load8(x + i, n - i), vs));
 }
 
-// Softmax of `rows` rows of n values (row r at x + r·n). The sums, left-to-right fp64 chains, run
-// four rows at a time so four independent chains share the adder instead of waiting on one.
+// Softmax of `rows` rows of n values (row r at x + r·n): softmax-rows.h with this ISA's exp and division.
 inline void act_softmax_rows_avx512(float* x, int rows, int n) {
-  for (int r = 0; r < rows; r++) act_softmax_exp_avx512(x + static_cast<long>(r) * n, n);
-  int r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const float *x0 = x + static_cast<long>(r) * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    for (int i = 0; i < n; i++) {
-      s0 += x0[i];
-      s1 += x1[i];
-      s2 += x2[i];
-      s3 += x3[i];
-    }
-    act_softmax_div_avx512(x + static_cast<long>(r) * n, n, s0);
-    act_softmax_div_avx512(x + static_cast<long>(r + 1) * n, n, s1);
-    act_softmax_div_avx512(x + static_cast<long>(r + 2) * n, n, s2);
-    act_softmax_div_avx512(x + static_cast<long>(r + 3) * n, n, s3);
-  }
-  for (; r < rows; r++) {
-    float* xr = x + static_cast<long>(r) * n;
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += xr[i];
-    act_softmax_div_avx512(xr, n, sum);
-  }
+  act_softmax_rows<act_softmax_exp_avx512, act_softmax_div_avx512>(x, rows, n);
 }
 
 inline void act_softmax_avx512(float* x, int n) { act_softmax_rows_avx512(x, 1, n); }
