@@ -6,6 +6,7 @@
  */
 import { BitmarError } from '../../errors.js';
 import { MULBERRY32_STEP, mulberry32Output } from '../../rng.js';
+import { argmax } from '../kernels-ts.js';
 
 export interface SamplingOptions {
   /** 0 = greedy (default); otherwise > 0. */
@@ -39,20 +40,6 @@ export class Mulberry32 {
   }
 }
 
-/** argmax with ties to the lowest index (torch.argmax). */
-export function argmax(x: Float32Array, off: number, n: number): number {
-  let best = 0;
-  let bv = x[off]!;
-  for (let i = 1; i < n; i++) {
-    const v = x[off + i]!;
-    if (v > bv) {
-      bv = v;
-      best = i;
-    }
-  }
-  return best;
-}
-
 export class Sampler {
   private readonly probs: Float64Array;
   private readonly order: Int32Array;
@@ -61,7 +48,7 @@ export class Sampler {
   private readonly byProbDesc = (a: number, b: number): number => this.probs[b]! - this.probs[a]! || a - b;
 
   /**
-   * `pickMax` finds the greedy token (default: the TypeScript `argmax` above; the engine passes its
+   * `pickMax` finds the greedy token (default: the TypeScript kernels' `argmax`; the engine passes its
    * kernels' arg-max, which is the same function, 30–50× faster natively over a 50k vocabulary).
    */
   constructor(

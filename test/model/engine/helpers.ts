@@ -184,15 +184,7 @@ export function argmaxOf(x: Float32Array): number {
 }
 
 /** A copy of a model whose lm_head row for <eos> is all zeros, so greedy decoding never stops early. */
-export function withoutEos(bytes: Uint8Array): Uint8Array {
-  const out = bytes.slice();
-  const r = GgufReader.fromBytes(out);
-  const t = r.tensorInfo('d.lm_head.weight');
-  const rowBytes = t.dims[0]!;
-  const eos = r.getUint('tokenizer.ggml.eos_token_id');
-  out.fill(0x55, t.offset + eos * rowBytes, t.offset + (eos + 1) * rowBytes);
-  return out;
-}
+export { withoutEos } from '../../../bench/model.js';
 
 // ---- GGUF edits and load errors ----------------------------------------------------------------
 
