@@ -139,11 +139,13 @@ export function resizeAreaU8(rgb: Uint8Array, width: number, height: number, siz
 
 /**
  * Step 3 on an already resized size×size RGB8 image: `v/127.5 − 1`, HWC [size, size, 3] (float32).
+ * Writes into `into` when given (≥ size²·3 floats), else a new array; returns it.
  */
-export function normalizeImage(img: Uint8Array, size: number): Float32Array {
+export function normalizeImage(img: Uint8Array, size: number, into?: Float32Array): Float32Array {
   checkSide('image size', size);
   if (img.length !== size * size * 3) throw new RangeError(`image has ${img.length} bytes, expected ${size * size * 3}`);
-  const out = new Float32Array(img.length);
+  if (into !== undefined && into.length < img.length) throw new RangeError(`output holds ${into.length} floats, needs ${img.length}`);
+  const out = into ?? new Float32Array(img.length);
   for (let k = 0; k < img.length; k++) out[k] = img[k]! / 127.5 - 1;
   return out;
 }

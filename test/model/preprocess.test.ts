@@ -140,6 +140,10 @@ describe('preprocess', () => {
       const x = preprocessImage(frame, 16);
       assert.equal(x.length, 16 * 16 * 3);
       assert.deepEqual(x, normalizeImage(resizeAreaU8(data, 50, 30, 16), 16));
+      const into = new Float32Array(16 * 16 * 3).fill(9);
+      assert.equal(normalizeImage(resizeAreaU8(data, 50, 30, 16), 16, into), into, 'writes into the given buffer');
+      assert.deepEqual(into, x);
+      assert.throws(() => normalizeImage(resizeAreaU8(data, 50, 30, 16), 16, new Float32Array(10)), RangeError);
       resizeAreaU8(data, 50, 30, 16).forEach((v, k) => assert.equal(x[k], Math.fround(v / 127.5 - 1)));
       for (const P of [1, 2, 4, 8, 16]) assert.deepEqual(cutPatches(x, 16, P, 3), preprocessFrame(frame, 16, P));
       assert.throws(() => preprocessImage(frame, 0), RangeError);

@@ -148,7 +148,9 @@ export class StreamEngine implements Model {
 
   /** Encode one RGB8 frame (any size; resized to image_size²). */
   encodeImage(img: RgbImage, trace?: Trace): EncodedImage {
-    return this.encodePixels(normalizeImage(this.kernels.resizeAreaU8(img.data, img.width, img.height, this.config.imageSize), this.config.imageSize), trace);
+    const S = this.config.imageSize;
+    // into the run state's pixel buffer: no per-frame allocation (encodePixels does not keep it)
+    return this.encodePixels(normalizeImage(this.kernels.resizeAreaU8(img.data, img.width, img.height, S), S, this.state.pixels), trace);
   }
 
   /**

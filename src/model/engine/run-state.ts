@@ -24,6 +24,8 @@ export class RunState {
   readonly vecB: Float32Array;
   /** (d) fp64 memory-read accumulator. */
   readonly memAcc: Float64Array;
+  /** (S, S, 3) the normalised frame being encoded (preprocess steps 1–3). */
+  readonly pixels: Float32Array;
   /** (N, patchDim) the patch vectors of the frame being encoded (cut from the image or the stem output). */
   readonly patches: Float32Array;
   // convolutional stem (empty for the linear stem)
@@ -67,6 +69,7 @@ export class RunState {
     this.memAcc = new Float64Array(d);
     this.patches = new Float32Array(patches * config.patchDim);
     const S = config.imageSize;
+    this.pixels = new Float32Array(S * S * 3);
     const stem = config.stemChannels;
     if (stem === null) {
       this.stem1 = this.stem2 = new Float32Array(0);
