@@ -3,6 +3,7 @@ import { EMPTY, Subject, type Observable } from 'rxjs';
 import type { BitmarConfig } from '../../config/schema.js';
 import { BitmarError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import type { DecodePool } from '../../sources/image/decode-pool.js';
 import { syntheticCamera } from '../../sources/synthetic/synthetic-camera.js';
 import type { DropEvent, Frame, Prompt } from '../../types.js';
 import type { NodeRos2 } from './ros2.js';
@@ -15,7 +16,7 @@ export interface NodeSource {
   close(): Promise<void> | void;
 }
 
-export async function openSource(cfg: Readonly<BitmarConfig>, deps: { mqtt: NodeMqtt | null; ros2: NodeRos2 | null; log: Logger; say: (l: string) => void }): Promise<NodeSource> {
+export async function openSource(cfg: Readonly<BitmarConfig>, deps: { mqtt: NodeMqtt | null; ros2: NodeRos2 | null; log: Logger; say: (l: string) => void; decodePool?: DecodePool }): Promise<NodeSource> {
   switch (cfg.source.kind) {
     case 'synthetic': {
       const s = cfg.source.synthetic;

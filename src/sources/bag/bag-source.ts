@@ -7,6 +7,15 @@
  * Pacing: by log time at `rate` (1 = as recorded, 2 = twice as fast), or as fast as possible
  * (rate 0, yielding to the event loop between messages so timers and the pipeline still run).
  *
+ * Decoding: with a `decodePool` (what `run` passes), JPEG/PNG decoding and the per-pixel
+ * conversions (bgr8, mono, 16-bit, YUV) run in its worker thread, as for the live ROS 2 source, so
+ * a 720p JPEG does not block the event loop; tight rgb8 is a single copy and stays here. Unlike a
+ * live source a replay keeps every frame, in order: each message is paced, then submitted, and the
+ * next one is read only once its pixels are back (no sampling before decoding, no latest-wins). A
+ * job the pool lets go anyway (busy with other sources: `queue_full`, `superseded`; closed:
+ * `cancelled`) is counted as a drop with the pool's reason. Without a pool, images are decoded here,
+ * on the event loop. Prompts are always decoded here.
+ *
  * The file is streamed (McapStreamReader, 1 MiB reads), so memory stays flat and a bag cut short
  * by a crash still plays up to its last complete chunk. Bad input is counted and skipped:
  * channels with an unknown schema or encoding (`unknown_topic`), undecodable images and prompts
@@ -20,10 +29,11 @@ import { loadDecompressHandlers } from '@mcap/support';
 import { Observable, Subject } from 'rxjs';
 import { BitmarError } from '../../errors.js';
 import { longTypeName } from '../../ros2/definitions.js';
-import type { CompressedDecoder, ImageLimits } from '../../ros2/image-decode.js';
+import { DEFAULT_IMAGE_LIMITS, type CompressedDecoder, type ImageLimits } from '../../ros2/image-decode.js';
 import { createInputDecoder, InputCounts, SYSTEM_CLOCK, type InputResult, type SourceClock } from '../../ros2/inputs.js';
 import { COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, STRING_TYPE } from '../../ros2/messages.js';
 import type { DropEvent, Frame, Prompt } from '../../types.js';
+import { isDecodeSkipped, type DecodePool } from '../image/decode-pool.js';
 
 export interface BagSourceOptions {
   /** Path of the .mcap file. */
@@ -35,8 +45,10 @@ export interface BagSourceOptions {
   /** Only these prompt topics; default: every std_msgs/msg/String channel. */
   readonly promptTopics?: readonly string[];
   readonly limits?: ImageLimits;
-  /** JPEG/PNG decoder; default: src/sources/image/decode.ts `decodeImage`. */
+  /** JPEG/PNG decoder; default: src/sources/image/decode.ts `decodeImage`. Not used with `decodePool`. */
   readonly decodeCompressed?: CompressedDecoder;
+  /** Decode JPEG/PNG and convert raw encodings in this pool's worker (see the file comment). Default: on the event loop. */
+  readonly decodePool?: DecodePool;
   readonly maxPromptLength?: number;
   readonly clock?: SourceClock;
   /** Waits for pacing; default setTimeout. Tests pass a virtual one. */
@@ -98,8 +110,13 @@ export function createBagSource(opts: BagSourceOptions): BagSource {
     maxPromptLength: opts.maxPromptLength,
     clock,
   });
+  const pool = opts.decodePool;
+  const limits = opts.limits ?? DEFAULT_IMAGE_LIMITS;
   let started = false;
   let stopped = false;
+  // Resolves on close(), so that a replay waiting for the pool ends at once.
+  let onClose!: () => void;
+  const closing = new Promise<undefined>((resolve) => (onClose = () => resolve(undefined)));
   let resolveDone!: (r: BagReport) => void;
   const done = new Promise<BagReport>((resolve) => (resolveDone = resolve));
 
@@ -183,9 +200,30 @@ export function createBagSource(opts: BagSourceOptions): BagSource {
       await pace(m.logTime);
       if (stopped) return;
       const at = { receivedMs: clock.nowMs(), stampNs: m.logTime };
-      if (ch.kind === 'image') emit(decoder.image(ch.topic, m.data, at), frames, 'frames');
-      else if (ch.kind === 'compressed') emit(decoder.compressed(ch.topic, m.data, at), frames, 'frames');
-      else emit(decoder.prompt(ch.topic, m.data, at), prompts, 'prompts');
+      if (ch.kind === 'prompt') emit(decoder.prompt(ch.topic, m.data, at), prompts, 'prompts');
+      else if (pool) await decodeInPool(ch.topic, ch.kind, m.data, at);
+      else if (ch.kind === 'image') emit(decoder.image(ch.topic, m.data, at), frames, 'frames');
+      else emit(decoder.compressed(ch.topic, m.data, at), frames, 'frames');
+    };
+
+    /** One image through the pool, awaited (a replay keeps every frame and their order). */
+    const decodeInPool = async (topic: string, kind: 'image' | 'compressed', data: Uint8Array, at: { receivedMs: number; stampNs: bigint }): Promise<void> => {
+      const key = `bag:${topic}`; // not a live source's key: its newer image must not replace ours
+      const work =
+        kind === 'image'
+          ? decoder.imageAsync(topic, data, (view) => pool!.convert(view, limits, key), isDecodeSkipped, at)
+          : decoder.compressedAsync(topic, data, (bytes) => pool!.decode(bytes, { key }), isDecodeSkipped, at);
+      try {
+        const result = await Promise.race([work, closing]);
+        if (result === undefined || stopped) return;
+        emit(result, frames, 'frames');
+      } catch (e) {
+        if (stopped) return;
+        if (isDecodeSkipped(e)) dropped({ stage: STAGE, reason: e.reason, detail: `${topic}: ${e.message}` });
+        else dropped({ stage: STAGE, reason: 'decode_error', detail: `${topic}: ${(e as Error)?.message ?? String(e)}` });
+      } finally {
+        work.catch(() => undefined); // settles after close(): nothing to report
+      }
     };
 
     const file = await open(opts.path, 'r');
@@ -241,6 +279,7 @@ export function createBagSource(opts: BagSourceOptions): BagSource {
     done,
     close: () => {
       stopped = true;
+      onClose();
       if (!started) {
         started = true;
         void run();
