@@ -232,7 +232,11 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     // sources the sampling policy runs before decoding: a frame it drops is never decoded.
     const decodePool = new DecodePool({
       name: 'bitmar-image-decode',
-      onRestart: (r) => log.warn({ restarts: r.restarts, lost: r.lost }, `image decode worker stopped (${r.reason}); restarted`),
+      onRestart: (r) => {
+        log.warn({ restarts: r.restarts, lost: r.lost }, `image decode worker stopped (${r.reason}); restarted`);
+        // Straight to the metrics sink: the pool may restart before onEvent (below) exists.
+        metrics.observe({ type: 'worker', worker: { worker: 'image-decode', state: 'restarted', restarts: r.restarts, reason: r.reason, lost: r.lost } });
+      },
     });
     life.add('image decode worker', () => decodePool.close());
     const sampledAtSource = cfg.source.kind === 'mqtt' || cfg.source.kind === 'ros2';
@@ -283,7 +287,7 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
     }
 
     // Source: synthetic camera, MQTT, ROS 2 or a bag.
-    const source = await openSource(cfg, { mqtt, ros2, log, say });
+    const source = await openSource(cfg, { mqtt, ros2, log, say, decodePool });
     life.add('source', () => source.close());
     let frames$: Observable<Frame> = source.frames$;
     if (opts.frames !== undefined) frames$ = frames$.pipe(take(opts.frames));
@@ -305,6 +309,9 @@ export async function runNode(opts: RunOptions, io: { stdout: NodeJS.WriteStream
       memory: memory?.sink ?? null,
       settings: () => settingsFrom(cfg, prompt, model.name),
       sampledAtSource,
+      inputSilenceMs: cfg.pipeline.inputSilenceMs,
+      // Images the source sampled out before decoding (or dropped while busy) count as input for the silence watch.
+      ...(source.drops$ ? { sourceDrops$: source.drops$ } : {}),
       onPrompt: (p) => {
         prompt = p.text;
         log.info({ source: p.source }, `prompt set to "${p.text}"`);

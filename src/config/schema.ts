@@ -60,6 +60,8 @@ export const configSchema = z
         maxFrameAgeMs: z.number().min(10).max(3_600_000).default(5000),
         /** What cancels a running generation: nothing, a new prompt, or a newer batch too. */
         cancelPolicy: z.enum(['never', 'new-prompt', 'newer-frame']).default('new-prompt'),
+        /** A frame source quiet this long is reported (log line, bitmar_input_silent), ms; 0 = off. */
+        inputSilenceMs: z.number().int().min(0).max(3_600_000).default(5000),
         /** Largest accepted input payload, bytes. */
         maxPayloadBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(16 * 1024 * 1024),
       })

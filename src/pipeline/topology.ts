@@ -2,10 +2,11 @@
  * The only place the pipeline stages are wired:
  *   frames → (input watch) → validate → sample → batch → (latest wins) describe: encode, fuse,
  *   memory read, decode tokens, memory write → events → sinks.
+ * The input watch also hears the source's drops that mean an image arrived (`sourceDrops$`).
  * Every buffer is bounded and every drop is reported as a `drop` event with stage and reason.
  */
 import { Subject, asyncScheduler, catchError, EMPTY, filter, takeUntil, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
-import type { DropEvent, Frame, Prompt } from '../types.js';
+import type { DropEvent, DropReason, Frame, Prompt } from '../types.js';
 import { batchFrames } from './batch-frames.js';
 import { describeBatch, type Describer, type DescribeOptions, type EpisodeSink } from './describe-batch.js';
 import type { PipelineEvent } from './events.js';
@@ -16,6 +17,9 @@ import { watchInput } from './input-watch.js';
 
 /** Default `inputSilenceMs`: a source quiet this long is reported (an `input` event). */
 export const DEFAULT_INPUT_SILENCE_MS = 5000;
+
+/** Source drop reasons that mean an image arrived (the source is not silent): see `sourceDrops$`. */
+const ARRIVAL_DROP_REASONS: ReadonlySet<DropReason> = new Set<DropReason>(['sampled_out', 'queue_full', 'superseded']);
 
 /** Pipeline settings; read on every use, so runtime parameter changes apply at once. */
 export interface PipelineSettings extends SampleOptions, DescribeOptions {
@@ -42,6 +46,14 @@ export interface PipelineDeps {
    * (input-watch.ts). Default DEFAULT_INPUT_SILENCE_MS; 0 turns it off.
    */
   readonly inputSilenceMs?: number;
+  /**
+   * The frame source's own drops (`<source>/…`, what run.ts also counts). Those that mean an image
+   * arrived and was let go on purpose — `sampled_out` (the policy applied before decoding, see
+   * `sampledAtSource`), `queue_full` and `superseded` (decoder or renderer busy) — count as input
+   * for the silence watch, so a heavily sampled camera is not reported silent. Other drops (bad
+   * bytes, rate limits, prompts) do not. Optional.
+   */
+  readonly sourceDrops$?: Observable<DropEvent>;
   /**
    * The source already applied the sampling policy before decoding (sample-frames.ts
    * `createSampler` as its `shouldDecode`, counting `<source>/sampled_out`): the sample stage then
@@ -74,7 +86,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     });
     const flow = deps.frames$
       .pipe(
-        watchInput<Frame>(deps.inputSilenceMs ?? DEFAULT_INPUT_SILENCE_MS, (input) => emit({ type: 'input', input }), scheduler),
+        watchInput<Frame>(
+          deps.inputSilenceMs ?? DEFAULT_INPUT_SILENCE_MS,
+          (input) => emit({ type: 'input', input }),
+          scheduler,
+          deps.sourceDrops$?.pipe(filter((d) => ARRIVAL_DROP_REASONS.has(d.reason))),
+        ),
         filter((f) => {
           const problem = frameProblem(f, limits);
           if (problem) drop({ stage: 'validate', reason: 'invalid_input', detail: problem });

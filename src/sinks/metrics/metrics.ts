@@ -28,6 +28,7 @@ export class NodeMetrics {
   readonly eventLoopLagSeconds = new Gauge({ name: 'bitmar_event_loop_lag_p99_seconds', help: 'Event-loop delay p99 over the last scrape interval', registers: [this.registry] });
   readonly inputSilent = new Gauge({ name: 'bitmar_input_silent', help: '1 while no frame has arrived for the input silence threshold (5 s)', registers: [this.registry] });
   readonly inputSilences = new Counter({ name: 'bitmar_input_silences_total', help: 'Times the frame input went silent', registers: [this.registry] });
+  readonly workerRestarts = new Counter({ name: 'bitmar_worker_restarts_total', help: 'Worker threads restarted after they died, by worker', labelNames: ['worker'], registers: [this.registry] });
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor() {
@@ -64,6 +65,9 @@ export class NodeMetrics {
       case 'input':
         this.inputSilent.set(ev.input.state === 'silent' ? 1 : 0);
         if (ev.input.state === 'silent') this.inputSilences.inc();
+        break;
+      case 'worker':
+        this.workerRestarts.inc({ worker: ev.worker.worker });
         break;
     }
   }
