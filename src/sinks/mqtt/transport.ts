@@ -8,6 +8,9 @@
  *    most `offlineQueue.maxQoS0` kept while offline (mqtt.js would keep them all: queueQoSZero).
  *  - QoS 1 (status, memory events, responses): bounded offline queue, put back on a lost PUBACK.
  *  - Durable QoS 1 (final captions): outgoing store first, removed on PUBACK (outgoing-store.ts).
+ *    The store writes its files off the event loop (an fsync can take 250 ms, which stalled the
+ *    camera): a caption is sent once its file has landed (the store's `ready`), and a caption the
+ *    disk refused is sent plain QoS 1 (`store_error`). `close()` waits for the store's file work.
  * On every connect: retained birth on `status` (the last will, set in CONNECT, is the retained
  * `offline`), then subscriptions, then the store, then the queue. Everything dropped is counted
  * by reason (`stats().dropped`) and announced on the `drop` event.
@@ -230,6 +233,14 @@ export class MqttTransport extends EventEmitter<MqttTransportEvents> {
     this.backoff = new Backoff(options.backoff, options.random);
     this.queue = new OfflineQueue(options.offlineQueue);
     this.store = openStore(options.store);
+    this.store.listener = {
+      ready: () => this.pump(),
+      writeFailed: (_id, msg, error) => this.sendUnstored(msg, error),
+      corrupt: (id) => {
+        this.countDrop({ reason: 'store_corrupt', direction: 'out', detail: `stored message ${id} unreadable` });
+        this.pump();
+      },
+    };
     if (this.store.corrupt > 0) this.countDrop({ reason: 'store_corrupt', direction: 'out', detail: `${this.store.corrupt} unreadable stored message(s) removed` }, this.store.corrupt);
     this.tlsFiles = {
       ca: readTlsFile('ca', options.tls?.ca),
@@ -344,14 +355,24 @@ export class MqttTransport extends EventEmitter<MqttTransportEvents> {
     try {
       ({ evicted } = this.store.append(msg));
     } catch (e) {
-      // Larger than the store, or the disk refused it (full, read-only): still try to send it, not durably.
-      const detail = `not stored (${(e as Error).message}); sent without the durable store`;
-      this.countDrop({ reason: 'store_error', direction: 'out', topic, detail });
-      return this.publish(topic, msg.payload, { qos: 1, ...(properties !== undefined ? { properties } : {}) });
+      // Larger than the store: still try to send it, not durably.
+      return this.sendUnstored(msg, e as Error);
     }
     if (evicted > 0) this.countDrop({ reason: 'store_full', direction: 'out', topic, detail: 'oldest stored captions dropped' }, evicted);
-    this.pump();
+    this.pump(); // sends it now from an in-memory store; a file store calls pump again once written
     return true;
+  }
+
+  /** Resolves when the durable store's file work is done: every caption accepted so far is on disk, or was refused by the disk and sent (or queued) plain. */
+  settled(): Promise<void> {
+    return this.store.settled();
+  }
+
+  /** A durable message the store could not keep (too large; the disk refused its file: full, read-only): counted, then sent plain QoS 1. */
+  private sendUnstored(msg: OutboundMessage, error: Error): boolean {
+    const detail = `not stored (${error.message}); sent without the durable store`;
+    this.countDrop({ reason: 'store_error', direction: 'out', topic: msg.topic, detail });
+    return this.publish(msg.topic, msg.payload, { qos: 1, ...(msg.properties !== undefined ? { properties: msg.properties } : {}) });
   }
 
   /** Messages still to deliver: durable ones (stored or in flight) and the offline queue. */
@@ -413,15 +434,18 @@ export class MqttTransport extends EventEmitter<MqttTransportEvents> {
   }
 
   /**
-   * Clean stop: publishes the retained `offline` status, waits up to `timeoutMs` (default 3000)
-   * for it and for in-flight captions, then disconnects normally (the broker discards the last
-   * will). Undelivered captions stay in the store directory for the next start; the offline
-   * queue is dropped (counted as `lost_on_close`).
+   * Clean stop: waits for the store's file work (captions accepted so far reach the disk, and are
+   * sent as they land while connected), publishes the retained `offline` status and waits up to
+   * `timeoutMs` (default 3000) for it, waits for in-flight captions (the file work and this share
+   * one `timeoutMs`), then disconnects normally (the broker discards the last will). Undelivered captions stay in the
+   * store directory for the next start; the offline queue is dropped (counted as `lost_on_close`).
    */
   async close(timeoutMs = 3000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.clearReconnect();
+    const deadline = Date.now() + timeoutMs;
+    await this.settleStore(timeoutMs);
     const client = this.client;
     if (client !== null && this.connected) {
       const offline = this.statusPayload('offline', 'stopped');
@@ -432,7 +456,7 @@ export class MqttTransport extends EventEmitter<MqttTransportEvents> {
           resolve();
         });
       });
-      await this.drainInflight(timeoutMs);
+      await this.drainInflight(Math.max(0, deadline - Date.now()));
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           client.end(true);
@@ -641,7 +665,11 @@ export class MqttTransport extends EventEmitter<MqttTransportEvents> {
     for (let msg = this.queue.shift(); msg !== undefined; msg = this.queue.shift()) this.send(client, msg);
   }
 
-  /** Sends stored messages, oldest first, keeping at most maxInflight awaiting PUBACK. */
+  /**
+   * Sends stored messages, oldest first, keeping at most maxInflight awaiting PUBACK. Stops at the
+   * first one not sendable yet (its file not written, or being read back from disk): the store's
+   * `ready` calls pump again, so the order holds.
+   */
   private pump(): void {
     const client = this.client;
     if (!this.connected || client === null) return;
@@ -650,11 +678,9 @@ export class MqttTransport extends EventEmitter<MqttTransportEvents> {
     for (const id of this.store.ids()) {
       if (this.inflight.size >= maxInflight) break;
       if (this.inflight.has(id)) continue;
+      if (!this.store.persisted(id)) break; // written in id order: the later ones are not yet either
       const msg = this.store.read(id);
-      if (msg === undefined) {
-        this.countDrop({ reason: 'store_corrupt', direction: 'out', detail: `stored message ${id} unreadable` });
-        continue;
-      }
+      if (msg === undefined) break; // being read back from disk: `ready` follows
       this.inflight.add(id);
       const props = this.protocol === 5 ? msg.properties : undefined;
       client.publish(msg.topic, msg.payload, { qos: 1, retain: msg.retain, ...(props !== undefined ? { properties: props } : {}) }, (err) => {
@@ -667,6 +693,13 @@ export class MqttTransport extends EventEmitter<MqttTransportEvents> {
         }
       });
     }
+  }
+
+  /** Waits for the store's file work, at most `timeoutMs`. */
+  private async settleStore(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.store.settled(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   private async drainInflight(timeoutMs: number): Promise<void> {
