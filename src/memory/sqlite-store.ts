@@ -6,9 +6,14 @@
  * is atomic in WAL mode, and an unfinished one is ignored at the next open.
  *
  * Lifecycle: open (mkdir, header and application_id checks, quick_check, migrations, load) → ready
- * (timer syncs) → close (final sync, checkpoint). A failed sync (disk full, read-only file) is counted,
- * reported through `onError`, and retried at the next tick; the in-memory state keeps working and the
- * database keeps its last committed state.
+ * (timer syncs) → close (stop the checkpoint worker, final sync, `wal_checkpoint(TRUNCATE)`). A failed
+ * sync (disk full, read-only file) is counted, reported through `onError`, and retried at the next tick;
+ * the in-memory state keeps working and the database keeps its last committed state.
+ *
+ * Checkpoints: the connection runs with `wal_autocheckpoint = 0`, so no commit of the timer ever runs
+ * SQLite's automatic checkpoint (and its fsyncs) on the event loop. A read-write store checkpoints the
+ * WAL PASSIVE from a worker thread instead, with a main-thread fallback when the WAL outgrows a bound
+ * (wal-checkpointer.ts; `checkpointStats()`). Read-only stores start no worker.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -19,6 +24,7 @@ import { MemoryCore, isPose, type CoreCounters, type PersistenceStats } from './
 import { LATEST_SCHEMA_VERSION, MEMORY_APPLICATION_ID, migrate, schemaVersion } from './migrations.js';
 import type { ArchivedEpisode, ArchiveReason, EpisodeRecord, EpisodicStoreOptions, Pose, SlotRecord } from './store.js';
 import { LITTLE_ENDIAN, vectorFromBytes, vectorToBytes } from './vectors.js';
+import { CHECKPOINT_PAGES, DEFAULT_CHECKPOINT_INTERVAL_MS, WalCheckpointer, type CheckpointStats } from './wal-checkpointer.js';
 
 /** The timer the store syncs with (tests pass a manual one). */
 export interface SyncTimers {
@@ -42,6 +48,15 @@ export interface SqliteStoreOptions extends EpisodicStoreOptions {
   readonly onError?: (error: BitmarError) => void;
   /** Called with the connection after it is opened (tests use it to simulate a full or read-only disk). */
   readonly configure?: (db: Database.Database) => void;
+  /** Checkpoint the WAL from a worker thread; default true. false: only the main-thread fallback (a test hook). */
+  readonly checkpointWorker?: boolean;
+  /** Shortest time between two checkpoint requests to the worker, ms, 0…600,000; default 1000. */
+  readonly checkpointIntervalMs?: number;
+  /**
+   * The -wal size above which the main thread checkpoints itself, bytes ≥ 65536; the worker is asked
+   * from a quarter of it. Default 4 × 1000 pages (16 MB with 4 KiB pages).
+   */
+  readonly maxWalBytes?: number;
 }
 
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
@@ -98,6 +113,7 @@ export class SqliteEpisodicStore extends MemoryCore {
   private readonly onError: ((error: BitmarError) => void) | undefined;
   private readonly recoveredFrom: string | null;
   private readonly stmt: Statements;
+  private readonly checkpointer: WalCheckpointer | null;
 
   // What the next sync writes.
   private readonly dirtyFull = new Set<number>();
@@ -121,6 +137,7 @@ export class SqliteEpisodicStore extends MemoryCore {
    */
   static open(options: SqliteStoreOptions): SqliteEpisodicStore {
     const path = resolve(options.path);
+    checkCheckpointOptions(options);
     if (!options.readOnly && options.width === undefined && !nonEmptyFile(path)) {
       throw new BitmarError('BITMAR_ERR_MEMORY_OPEN', `no memory store at ${path}; creating one needs the model width (option width)`);
     }
@@ -165,6 +182,16 @@ export class SqliteEpisodicStore extends MemoryCore {
     this.onError = options.onError;
     this.recoveredFrom = recoveredFrom;
     this.stmt = prepareStatements(db, this.readOnly);
+    this.checkpointer =
+      this.readOnly || db.memory
+        ? null
+        : new WalCheckpointer({
+            path,
+            db,
+            useWorker: options.checkpointWorker !== false,
+            intervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+            maxWalBytes: maxWalBytes(db, options),
+          });
     this.load(options);
     this.timers = options.timers ?? realTimers;
     this.timer = !this.readOnly && this.syncIntervalMs > 0 ? this.timers.setInterval(() => this.syncQuietly(), this.syncIntervalMs) : null;
@@ -209,12 +236,15 @@ export class SqliteEpisodicStore extends MemoryCore {
     this.trimSlots = false;
     this.metaDirty = false;
     this.lastSyncMs = this.clock();
+    this.checkpointer?.afterSync();
   }
 
   close(): void {
     if (this.closed) return;
     if (this.timer !== null) this.timers.clearInterval(this.timer);
     let failure: unknown = null;
+    // The worker closes its connection first: this close is then the last one and removes -wal and -shm.
+    this.checkpointer?.stop();
     if (!this.readOnly) {
       try {
         this.flush();
@@ -228,6 +258,20 @@ export class SqliteEpisodicStore extends MemoryCore {
     if (failure !== null) {
       throw isBitmarError(failure) ? failure : this.writeError(failure);
     }
+  }
+
+  /** WAL checkpoints so far (all zero for a read-only store). */
+  checkpointStats(): CheckpointStats {
+    return (
+      this.checkpointer?.stats() ?? {
+        workerCheckpoints: 0,
+        mainCheckpoints: 0,
+        workerFailures: 0,
+        lastWorkerError: null,
+        workerRunning: false,
+        walBytes: 0,
+      }
+    );
   }
 
   // ---- hooks --------------------------------------------------------------------------------------
@@ -508,7 +552,14 @@ function prepareDatabase(db: Database.Database, path: string, options: SqliteSto
   const readOnly = options.readOnly === true;
   try {
     checkOwnership(db, path); // before anything writes to the file
-    if (!readOnly) db.pragma('journal_mode = WAL');
+    if (!readOnly) {
+      db.pragma('journal_mode = WAL');
+      // No automatic checkpoint inside the timer's commits (wal-checkpointer.ts checkpoints instead). The
+      // first commit after a completed checkpoint cuts the -wal file back to what it holds, so its size is
+      // what was written since (the checkpointer's measure) and it never stays large.
+      db.pragma('wal_autocheckpoint = 0');
+      db.pragma('journal_size_limit = 0');
+    }
     db.pragma('synchronous = NORMAL');
     if (options.integrityCheck !== false) {
       const result = db.pragma('quick_check', { simple: true });
@@ -738,6 +789,24 @@ function parsePolicy(s: string | undefined): PolicyConfig | null {
   } catch {
     return null;
   }
+}
+
+// ---- checkpoints ---------------------------------------------------------------------------------------
+
+function checkCheckpointOptions(o: SqliteStoreOptions): void {
+  const ms = o.checkpointIntervalMs;
+  if (ms !== undefined && !(Number.isInteger(ms) && ms >= 0 && ms <= 600_000)) {
+    throw new BitmarError('BITMAR_ERR_CONFIG_INVALID', `memory.checkpointIntervalMs: ${String(ms)} is invalid; allowed: an integer in [0, 600000]`);
+  }
+  const b = o.maxWalBytes;
+  if (b !== undefined && !(Number.isSafeInteger(b) && b >= 65_536)) {
+    throw new BitmarError('BITMAR_ERR_CONFIG_INVALID', `memory.maxWalBytes: ${String(b)} is invalid; allowed: an integer ≥ 65536`);
+  }
+}
+
+/** The -wal size above which the main thread checkpoints: the option, else 4 × SQLite's usual checkpoint. */
+function maxWalBytes(db: Database.Database, o: SqliteStoreOptions): number {
+  return o.maxWalBytes ?? 4 * CHECKPOINT_PAGES * (db.pragma('page_size', { simple: true }) as number);
 }
 
 // ---- small helpers ----------------------------------------------------------------------------------------
