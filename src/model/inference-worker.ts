@@ -11,10 +11,7 @@
  * code; a worker that dies rejects everything pending with a message saying so, and later calls
  * reject at once. The worker does not keep the process alive while idle.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BitmarError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { GenerationOptions } from './engine/engine.js';
@@ -23,6 +20,7 @@ import type { RgbImage } from './preprocess.js';
 import type { R1ModelInfo } from './r1/index.js';
 import type { R1NodeMemory } from './r1/node-session.js';
 import type { VisionOnnxInfo } from './r1/vision-onnx.js';
+import { startModuleWorker } from '../worker-start.js';
 
 export type { ModelInfo } from './engine/model-info.js';
 export type { R1NodeMemory } from './r1/node-session.js';
@@ -172,18 +170,9 @@ function toBitmarError(e: SerializedError): BitmarError {
   return new BitmarError('BITMAR_ERR_GENERATION_CANCELLED', `inference failed in the worker: ${e.name}: ${e.message}`);
 }
 
-/**
- * The worker thread. Compiled, this module and inference-worker-main are .js. Under tsx (tests,
- * development) both are .ts, and tsx's loader does not reach worker threads, so a small bootstrap
- * registers it in the worker first.
- */
+/** The worker thread (inference-worker-main; src/worker-start.ts handles .js and tsx). */
 function createWorker(init: WorkerInit): Worker {
-  const opts = { workerData: init, name: 'bitmar-inference' };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./inference-worker-main.js', import.meta.url), opts);
-  const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const api = JSON.stringify(pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href); // tsx/esm/api, ESM build
-  const main = JSON.stringify(new URL('./inference-worker-main.ts', import.meta.url).href);
-  return new Worker(`import(${api}).then(({ register }) => { register(); return import(${main}); });`, { ...opts, eval: true });
+  return startModuleWorker(import.meta.url, './inference-worker-main', { workerData: init, name: 'bitmar-inference' });
 }
 
 /** Copy an image's bytes unless it owns a whole transferable ArrayBuffer. */

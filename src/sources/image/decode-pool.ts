@@ -22,14 +22,12 @@
  * BITMAR_ERR_IMAGE_DECODE, queued jobs wait for the new worker, and `stats().restarts` counts it.
  * Workers start on the first job (or `warm()`), and hold the process open only while they work.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { BitmarError, ERROR_CODES, type ErrorCode } from '../../errors.js';
 import type { ImageLimits as RawImageLimits } from '../../ros2/image-decode.js';
 import type { DropReason } from '../../types.js';
 import type { DecodedImage, ImageFormat, ImageLimits } from './decode.js';
+import { startModuleWorker } from '../../worker-start.js';
 
 /** Raw camera pixels with their layout (sensor_msgs/Image fields). */
 export interface RawPixels {
@@ -266,12 +264,13 @@ export class DecodePool {
     slot.worker = w;
     slot.answered = 0;
     slot.lastError = undefined;
-    w.unref();
     w.on('message', (a: WorkerAnswer) => this.onAnswer(slot, w, a));
     w.on('error', (e: Error) => {
       if (slot.worker === w) slot.lastError = e.message;
     });
     w.on('exit', (code: number) => this.onExit(slot, w, code));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    w.unref();
   }
 
   private onAnswer(slot: Slot, w: Worker, a: WorkerAnswer): void {
@@ -347,16 +346,7 @@ export class ArrivalOrder {
   }
 }
 
-/**
- * The worker thread. Compiled, decode-worker is .js; under tsx (tests, development) it is .ts and
- * tsx's loader does not reach worker threads, so a small bootstrap registers it first (as
- * src/sources/synthetic/synthetic-camera.ts does).
- */
+/** The image worker thread (decode-worker; src/worker-start.ts handles .js and tsx). */
 function startWorker(name: string): Worker {
-  const opts = { name };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./decode-worker.js', import.meta.url), opts);
-  const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const api = JSON.stringify(pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href);
-  const main = JSON.stringify(new URL('./decode-worker.ts', import.meta.url).href);
-  return new Worker(`import(${api}).then(({ register }) => { register(); return import(${main}); });`, { ...opts, eval: true });
+  return startModuleWorker(import.meta.url, './decode-worker', { name });
 }

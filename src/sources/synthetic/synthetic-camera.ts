@@ -10,14 +10,12 @@
  * are rendered by a worker_thread (synthetic-worker.ts) and handed over without copying; on any other
  * scheduler (a TestScheduler's virtual time) they render in this thread. Both give the same frames.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { Observable, type SchedulerLike, asyncScheduler, defer, map, take, timer } from 'rxjs';
 import type { Frame } from '../../types.js';
 import { createFrameProducer, resolveCameraOptions, type ResolvedCameraOptions, type SyntheticCameraOptions } from './synthetic-scenes.js';
 import type { SyntheticWorkerInit, SyntheticWorkerMessage } from './synthetic-worker.js';
+import { startModuleWorker } from '../../worker-start.js';
 
 export {
   createFrameProducer,
@@ -125,16 +123,7 @@ function workerCamera(o: ResolvedCameraOptions, onDrop: SyntheticCameraOptions['
   });
 }
 
-/**
- * The worker thread. Compiled, synthetic-worker is .js; under tsx (tests, development) it is .ts and
- * tsx's loader does not reach worker threads, so a small bootstrap registers it first (as
- * src/model/inference-worker.ts does).
- */
+/** The render worker thread (synthetic-worker; src/worker-start.ts handles .js and tsx). */
 function startWorker(init: SyntheticWorkerInit): Worker {
-  const opts = { workerData: init, name: 'bitmar-synthetic-camera' };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./synthetic-worker.js', import.meta.url), opts);
-  const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const api = JSON.stringify(pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href);
-  const main = JSON.stringify(new URL('./synthetic-worker.ts', import.meta.url).href);
-  return new Worker(`import(${api}).then(({ register }) => { register(); return import(${main}); });`, { ...opts, eval: true });
+  return startModuleWorker(import.meta.url, './synthetic-worker', { workerData: init, name: 'bitmar-synthetic-camera' });
 }
