@@ -7,6 +7,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PipelineEvent } from '../../pipeline/events.js';
 
+/** The event-loop delay monitor's timer period, ms. */
+const LOOP_DELAY_RESOLUTION_MS = 10;
+
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export class NodeMetrics {
@@ -26,10 +29,11 @@ export class NodeMetrics {
   readonly memorySlots = new Gauge({ name: 'bitmar_memory_slots', help: 'Memory capacity in slots', registers: [this.registry] });
   readonly connection = new Gauge({ name: 'bitmar_connection_up', help: '1 when a transport is connected', labelNames: ['transport'], registers: [this.registry] });
   readonly eventLoopLagSeconds = new Gauge({ name: 'bitmar_event_loop_lag_p99_seconds', help: 'Event-loop delay p99 over the last scrape interval', registers: [this.registry] });
-  readonly inputSilent = new Gauge({ name: 'bitmar_input_silent', help: '1 while no frame has arrived for the input silence threshold (5 s)', registers: [this.registry] });
+  readonly eventLoopLagMaxSeconds = new Gauge({ name: 'bitmar_event_loop_lag_max_seconds', help: 'Longest event-loop delay over the last scrape interval', registers: [this.registry] });
+  readonly inputSilent = new Gauge({ name: 'bitmar_input_silent', help: '1 while no frame has arrived for pipeline.inputSilenceMs', registers: [this.registry] });
   readonly inputSilences = new Counter({ name: 'bitmar_input_silences_total', help: 'Times the frame input went silent', registers: [this.registry] });
   readonly workerRestarts = new Counter({ name: 'bitmar_worker_restarts_total', help: 'Worker threads restarted after they died, by worker', labelNames: ['worker'], registers: [this.registry] });
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'bitmar_' });
@@ -74,7 +78,10 @@ export class NodeMetrics {
 
   /** Text exposition; also samples the event-loop delay. */
   async text(): Promise<string> {
-    this.eventLoopLagSeconds.set(this.loopDelay.percentile(99) / 1e9);
+    // The histogram holds whole timer intervals (≥ the resolution): the lag is what exceeds it.
+    const lag = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) / 1000;
+    this.eventLoopLagSeconds.set(lag(this.loopDelay.percentile(99)));
+    this.eventLoopLagMaxSeconds.set(lag(this.loopDelay.max));
     this.loopDelay.reset();
     return this.registry.metrics();
   }

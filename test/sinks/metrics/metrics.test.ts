@@ -84,4 +84,25 @@ describe('NodeMetrics', () => {
       metrics.dispose();
     }
   });
+
+  it('reports event-loop lag as the delay beyond the monitor\'s 10 ms timer: ~0 when idle, ~0.2 s after a 200 ms block', async () => {
+    const metrics = new NodeMetrics();
+    try {
+      await metrics.text(); // starts a fresh window
+      await new Promise((r) => setTimeout(r, 300));
+      const idle = sample(await metrics.text(), 'bitmar_event_loop_lag_p99_seconds');
+      // The raw histogram holds whole timer intervals (≥ 10 ms even when idle).
+      assert.ok(idle !== undefined && idle < 0.008, `idle p99 lag ${String(idle)} s`);
+      await new Promise((r) => setTimeout(r, 50));
+      const until = performance.now() + 200;
+      while (performance.now() < until) {
+        // block the loop
+      }
+      await new Promise((r) => setTimeout(r, 30));
+      const max = sample(await metrics.text(), 'bitmar_event_loop_lag_max_seconds');
+      assert.ok(max !== undefined && max >= 0.185 && max < 0.3, `max lag ${String(max)} s`);
+    } finally {
+      metrics.dispose();
+    }
+  });
 });
