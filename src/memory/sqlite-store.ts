@@ -48,8 +48,13 @@ export interface SqliteStoreOptions extends EpisodicStoreOptions {
   readonly onError?: (error: BitmarError) => void;
   /** Called with the connection after it is opened (tests use it to simulate a full or read-only disk). */
   readonly configure?: (db: Database.Database) => void;
-  /** Checkpoint the WAL from a worker thread; default true. false: only the main-thread fallback (a test hook). */
-  readonly checkpointWorker?: boolean;
+  /**
+   * Checkpoint the WAL from a worker thread. true (default): the thread starts at the first checkpoint,
+   * so short-lived stores (CLI commands) never start one; 'eager': it starts now, so a daemon's memory
+   * holds its cost from the start instead of growing minutes later; false: only the main-thread
+   * fallback (a test hook).
+   */
+  readonly checkpointWorker?: boolean | 'eager';
   /** Shortest time between two checkpoint requests to the worker, ms, 0…600,000; default 1000. */
   readonly checkpointIntervalMs?: number;
   /**
@@ -189,6 +194,7 @@ export class SqliteEpisodicStore extends MemoryCore {
             path,
             db,
             useWorker: options.checkpointWorker !== false,
+            eager: options.checkpointWorker === 'eager',
             intervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
             maxWalBytes: maxWalBytes(db, options),
           });

@@ -8,7 +8,7 @@
  *
  * - From `maxWalBytes / 4` on (default 1000 pages: SQLite's own automatic checkpoint size), at most every
  *   `intervalMs` (default 1 s) and one request at a time, the main thread asks a worker thread
- *   (checkpoint-worker.ts, started on the first request, `unref`ed) to run `PRAGMA wal_checkpoint(PASSIVE)`
+ *   (checkpoint-worker.ts, started on the first request or, `eager`, at once; `unref`ed) to run `PRAGMA wal_checkpoint(PASSIVE)`
  *   on its own connection. PASSIVE never blocks the main writer. A store whose WAL never reaches that
  *   size (a short CLI command, most tests) never starts a thread.
  * - Fallback: above `maxWalBytes` (default 4 × 1000 pages) the main thread checkpoints PASSIVE itself and
@@ -60,6 +60,8 @@ export interface WalCheckpointerOptions {
   readonly db: Database.Database;
   /** Start a worker thread; false: only the main-thread fallback runs (a test hook). */
   readonly useWorker: boolean;
+  /** Start the worker now rather than at the first checkpoint. */
+  readonly eager?: boolean;
   /** Shortest time between two requests to the worker, ms. */
   readonly intervalMs: number;
   /** The -wal file size above which the main thread checkpoints itself, bytes; the worker is asked from a quarter of it. */
@@ -98,6 +100,7 @@ export class WalCheckpointer {
 
   constructor(private readonly o: WalCheckpointerOptions) {
     this.walPath = `${o.path}-wal`;
+    if (o.useWorker && o.eager === true) this.ensureWorker();
   }
 
   /** Call after each sync that committed a transaction. */
@@ -145,15 +148,20 @@ export class WalCheckpointer {
     };
   }
 
-  private request(): void {
-    if (this.worker === null) {
-      try {
-        this.start();
-      } catch (e) {
-        this.fail(`cannot start the checkpoint worker: ${e instanceof Error ? e.message : String(e)}`, true);
-        return;
-      }
+  /** Starts the worker unless it runs; false when it cannot start (counted, the fallback takes over). */
+  private ensureWorker(): boolean {
+    if (this.worker !== null) return true;
+    try {
+      this.start();
+      return true;
+    } catch (e) {
+      this.fail(`cannot start the checkpoint worker: ${e instanceof Error ? e.message : String(e)}`, true);
+      return false;
     }
+  }
+
+  private request(): void {
+    if (!this.ensureWorker()) return;
     this.inFlight = true;
     this.worker!.postMessage('checkpoint' satisfies CheckpointWorkerRequest);
   }

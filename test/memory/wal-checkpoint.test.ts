@@ -186,6 +186,20 @@ describe('SqliteEpisodicStore WAL checkpoints', function () {
     assert.equal(s.checkpointStats().workerFailures, 0);
   });
 
+  it("checkpointWorker 'eager' (what run uses) starts the worker at open, before any checkpoint, and close still stops it", async () => {
+    const dir = tempDir();
+    const s = SqliteEpisodicStore.open({ path: dbIn(dir), width: 4, syncIntervalMs: 0, checkpointWorker: 'eager' });
+    const w = workerOf(s);
+    assert.ok(w !== null, 'started at open');
+    assert.equal(s.checkpointStats().workerCheckpoints, 0);
+    s.write({ vector: [1, 0, 0, 0], caption: 'one' });
+    await sleep(200); // let the thread load
+    s.close();
+    await Promise.race([once(w, 'exit'), sleep(5000).then(() => assert.fail('the worker thread did not exit'))]);
+    assert.deepEqual(readdirSync(dir), ['memory.sqlite']);
+    assert.equal(s.checkpointStats().workerFailures, 0);
+  });
+
   it('read-only stores and stores whose WAL stays small start no worker', () => {
     const path = dbIn(tempDir());
     const s = SqliteEpisodicStore.open({ path, width: 4, syncIntervalMs: 0, checkpointIntervalMs: 0 }); // asked from 1000 pages on

@@ -37,6 +37,8 @@ export function openMemory(cfg: Readonly<BitmarConfig>, stateDir: string, width:
     policy: policySpec(cfg),
     archiveCap: cfg.memory.archiveLimit,
     syncIntervalMs: cfg.memory.syncIntervalMs,
+    // A daemon: the checkpoint thread's memory is part of the start-up footprint, not a step minutes later.
+    checkpointWorker: 'eager',
     onError: (e) => log.warn(`memory store: ${e.message} (the node keeps running; changes stay in memory until the disk recovers)`),
   });
   let mirroredVersion = -1;
