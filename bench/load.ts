@@ -1,6 +1,6 @@
 // Load benchmark of the whole node (issue 9, "Load"):
 //   node --import tsx bench/load.ts [--minutes 10] [--fps 30] [--width 1280 --height 720] [--json] [-- <extra run flags>]
-// Starts `bitmar-node run` (from source, a child process) on its synthetic camera at the given frame
+// Starts `bitmar-node run` as users run it (bin/bitmar-node.js, dist/ compiled from this checkout first; a child process) on its synthetic camera at the given frame
 // rate and size, with its embedded MQTT broker and /metrics, for N minutes, and reports:
 //   RSS over time (from /metrics every 5 s) and its growth after the first minute,
 //   p50/p99 frame→first-token and frame→caption (each caption's latencyMs on MQTT),
@@ -10,12 +10,14 @@
 // The synthetic camera renders its frames inside the node, so its cost is part of the CPU figure
 // (a real camera's driver or decoder would take its place). On a shared machine run it under nice
 // and report the load average printed with the results.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort } from '../test/mqtt/helpers/brokers.js';
-import { spawnCli } from '../test/helpers/spawn-node.js';
+import { REPO_ROOT, spawnCli } from '../test/helpers/spawn-node.js';
 
 const argv = process.argv.slice(2);
 const dashDash = argv.indexOf('--');
@@ -42,9 +44,12 @@ interface Sample {
   readonly atMs: number;
   readonly rssBytes: number;
   readonly heapBytes: number;
+  /** ArrayBuffers and Buffers of the main thread (frames in flight, MQTT payloads). */
+  readonly externalBytes: number;
   readonly cpuSeconds: number;
   readonly framesIn: number;
   readonly loopLagP99Ms: number;
+  readonly loopLagMaxMs: number;
 }
 
 interface CaptionSample {
@@ -106,13 +111,23 @@ function slope(points: [number, number][]): number {
 const MB = 1024 * 1024;
 const fmt = (v: number, d = 1): string => (Number.isFinite(v) ? v.toFixed(d) : '—');
 
+/** Compiles src/ into dist/ (what `npm install` and `npm run build` do), so the run measures this checkout. */
+function buildDist(): void {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', REPO_ROOT], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench:load: tsc failed:\n${r.stdout}${r.stderr}`);
+}
+
 async function main(): Promise<number> {
   const state = mkdtempSync(join(tmpdir(), 'bitmar-bench-load-'));
   const metricsPort = await freePort();
   const durationS = Math.round(minutes * 60);
+  // The node as users run it (`npm start`: bin/bitmar-node.js → dist/), compiled from this checkout first.
+  buildDist();
   const node = spawnCli(
     ['run', '--width', String(width), '--height', String(height), '--fps', String(fps), '--duration', String(durationS), '--mqtt-port', '0', '--metrics-port', String(metricsPort), '--state-dir', state, '--node-id', NODE_ID, ...extra],
     { BITMAR_LOG_LEVEL: 'warn' },
+    join(REPO_ROOT, 'bin', 'bitmar-node.js'),
   );
   const stopChild = (): void => void node.child.kill('SIGINT');
   process.once('SIGINT', stopChild);
@@ -141,14 +156,16 @@ async function main(): Promise<number> {
           atMs: performance.now() - t0,
           rssBytes: processMetric(mtr, 'process_resident_memory_bytes'),
           heapBytes: processMetric(mtr, 'nodejs_heap_size_used_bytes'),
+          externalBytes: processMetric(mtr, 'nodejs_external_memory_bytes'),
           cpuSeconds: processMetric(mtr, 'process_cpu_seconds_total'),
           framesIn: sum(mtr, 'bitmar_frames_in_total'),
           loopLagP99Ms: sum(mtr, 'bitmar_event_loop_lag_p99_seconds') * 1000,
+          loopLagMaxMs: sum(mtr, 'bitmar_event_loop_lag_max_seconds') * 1000,
         };
         samples.push(s);
         if (!asJson && samples.length % 6 === 1) {
           const done = captions.filter((c) => !c.cancelled).length;
-          console.log(`  ${fmt(s.atMs / 1000, 0).padStart(5)} s  RSS ${fmt(s.rssBytes / MB)} MB  heap ${fmt(s.heapBytes / MB)} MB  frames ${s.framesIn}  captions ${done}  loop lag p99 ${fmt(s.loopLagP99Ms)} ms`);
+          console.log(`  ${fmt(s.atMs / 1000, 0).padStart(5)} s  RSS ${fmt(s.rssBytes / MB)} MB  heap ${fmt(s.heapBytes / MB)} MB  external ${fmt(s.externalBytes / MB)} MB  frames ${s.framesIn}  captions ${done}  loop lag p99 ${fmt(s.loopLagP99Ms)} ms, max ${fmt(s.loopLagMaxMs)} ms`);
         }
       } catch {
         // the node is stopping
@@ -212,6 +229,11 @@ async function main(): Promise<number> {
       maxMinusMinuteOneMB: rssEndMB,
       slopeMBPerMinute: rssSlopeMBPerMin,
     },
+    // After start-up (module loading and the first worker starts fall in the first window).
+    eventLoopLagMs: {
+      maxP99: Math.max(...samples.filter((x) => x.atMs >= LATENCY_WARMUP_MS).map((x) => x.loopLagP99Ms)),
+      max: Math.max(...samples.filter((x) => x.atMs >= LATENCY_WARMUP_MS).map((x) => x.loopLagMaxMs)),
+    },
     cpuCores: cpu,
     drops,
     bars,
@@ -228,6 +250,7 @@ async function main(): Promise<number> {
     if (base === undefined) console.log('  RSS after minute 1: n/a (run at least 2 minutes)   [bar ≤ 10 MB: n/a]');
     else console.log(`  RSS after minute 1: growth ${fmt(rssGrowthMB)} MB (median of the last ${fmt(windowMs / 1000, 0)} s − median of the first ${fmt(windowMs / 1000, 0)} s), max − first ${fmt(rssEndMB)} MB, slope ${fmt(rssSlopeMBPerMin, 2)} MB/min   [bar ≤ 10 MB: ${bars.rssGrowth ? 'PASS' : 'FAIL'}]`);
     console.log(`  RSS every 30 s (s:MB): ${result.rss.samplesMB.map(([t, r]) => `${t}:${r}`).join('  ')}`);
+    console.log(`  event-loop lag after ${LATENCY_WARMUP_MS / 1000} s: worst 5-s p99 ${fmt(result.eventLoopLagMs.maxP99)} ms, max ${fmt(result.eventLoopLagMs.max)} ms`);
     console.log(`  CPU ${fmt(cpu, 2)} cores (node process)`);
     console.log(`  drops: ${Object.entries(drops).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}   [bar only sample/sampled_out: ${bars.dropsOnlySampling ? 'PASS' : 'FAIL'}]`);
     if (drops['queue/stale'] !== undefined) console.log('    (queue/stale counts both batches superseded by a newer one — latest wins — and batches older than maxFrameAgeMs)');

@@ -13,9 +13,12 @@ export interface RunningCli {
   exited: Promise<number | null>;
 }
 
-/** Starts `bitmar-node <args>` from source in a child process (`entry`: another CLI script, e.g. with fault injection). */
+/**
+ * Starts `bitmar-node <args>` from source in a child process (`entry`: another CLI script, e.g. with
+ * fault injection; a .js entry such as bin/bitmar-node.js runs compiled, without tsx).
+ */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string = CLI): RunningCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const child = spawn(process.execPath, [...(entry.endsWith('.js') ? [] : ['--import', 'tsx']), entry, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, BITMAR_LOG_LEVEL: 'warn', ...env },
   });
