@@ -14,6 +14,7 @@ import { modelInfo } from './engine/model-info.js';
 import { GgufReader } from './gguf/reader.js';
 import type { FromWorker, SerializedError, ToWorker, WorkerInit, WorkerModelInfo } from './inference-worker.js';
 import { loadKernels } from './kernels.js';
+import { createBufferReleaser } from './kernels-native.js';
 import { R1_ARCH } from './r1/config.js';
 import { R1Engine } from './r1/engine.js';
 import { r1Model } from './r1/index.js';
@@ -62,6 +63,9 @@ async function main(): Promise<void> {
     return;
   }
 
+  // Frames arrive transferred and are dead once described: their pixels are freed at once, not at
+  // this isolate's next GC (kernels-native.ts createBufferReleaser).
+  const release = createBufferReleaser();
   const vector = (id: number, v: Float32Array): void => post({ type: 'vector', id, vector: v }, [v.buffer as ArrayBuffer]);
 
   const handle = async (m: ToWorker): Promise<void> => {
@@ -70,11 +74,15 @@ async function main(): Promise<void> {
         const isCancelled = (): boolean => Atomics.load(cancel, m.id % slots) === m.id;
         const onToken = (t: { index: number; tokenId: number; piece: string; text: string; atMs: number }): void =>
           post({ type: 'token', id: m.id, token: { index: t.index, tokenId: t.tokenId, piece: t.piece, text: t.text, atEpochMs: performance.timeOrigin + t.atMs } });
-        const r =
-          served.arch === 'bitmar-r1'
-            ? await served.session.describe({ images: m.images, features: m.features, prompt: m.prompt, options: m.options }, onToken, isCancelled)
-            : served.engine.describe({ images: m.images, prompt: m.prompt, ...m.options }, onToken, isCancelled);
-        post({ type: 'describeResult', id: m.id, result: r }, r.episodes.map((e) => e.buffer as ArrayBuffer));
+        try {
+          const r =
+            served.arch === 'bitmar-r1'
+              ? await served.session.describe({ images: m.images, features: m.features, prompt: m.prompt, options: m.options }, onToken, isCancelled)
+              : served.engine.describe({ images: m.images, prompt: m.prompt, ...m.options }, onToken, isCancelled);
+          post({ type: 'describeResult', id: m.id, result: r }, r.episodes.map((e) => e.buffer as ArrayBuffer));
+        } finally {
+          release(m.images.map((img) => img.data.buffer));
+        }
         break;
       }
       case 'encodeText':
@@ -83,7 +91,13 @@ async function main(): Promise<void> {
       case 'encodeImage':
         if (served.arch === 'bitmar-r1') vector(m.id, await served.session.encodeFrame(m.image, m.features, m.prompt));
         else if (m.image === null) throw new Error('bitmar-stream encodes images, not feature vectors');
-        else vector(m.id, served.engine.encodeImage(m.image).e);
+        else {
+          try {
+            vector(m.id, served.engine.encodeImage(m.image).e);
+          } finally {
+            release([m.image.data.buffer]);
+          }
+        }
         break;
       case 'setMemory':
         if (served.arch === 'bitmar-stream') served.engine.setMemory(m.slots, m.count);
