@@ -2,7 +2,14 @@
  * The WAL checkpointer thread of a SqliteEpisodicStore (started by wal-checkpointer.ts): its own
  * better-sqlite3 connection to the store's file runs `PRAGMA wal_checkpoint(PASSIVE)` whenever the main
  * thread asks, so the fsyncs of a checkpoint never stall the main event loop. PASSIVE never blocks the
- * main connection's writes, and this connection runs no transaction of its own.
+ * main connection's writes.
+ *
+ * After a checkpoint that copied the whole WAL, this connection also restarts the WAL with a one-page
+ * write (application_id rewritten to its own value): the first write after a complete checkpoint
+ * rewrites the WAL header and fsyncs it, and done here that fsync is not the main thread's. The main
+ * thread asks right after one of its syncs, so the two rarely meet; when they do (SQLITE_BUSY, this
+ * connection waits for nothing), the restart is left to the main thread's next commit, as SQLite
+ * does by itself.
  *
  * Protocol (types in wal-checkpointer.ts): workerData is `CheckpointWorkerInit`; messages in are
  * `CheckpointWorkerRequest`, out `CheckpointWorkerReply`. `state[0]` (shared with the main thread) is
@@ -34,6 +41,7 @@ function run(): void {
   const { path, state: buf } = workerData as CheckpointWorkerInit;
   const state = new Int32Array(buf);
   let db: Database.Database | null = null;
+  let appId = 0;
   const reply = (m: CheckpointWorkerReply): void => port.postMessage(m);
   const shut = (): void => {
     try {
@@ -53,7 +61,9 @@ function run(): void {
   try {
     db = new Database(path, { fileMustExist: true, timeout: 0 });
     db.pragma('synchronous = NORMAL');
+    db.pragma('journal_size_limit = 0'); // its WAL restarts cut the file back too (the main thread sizes the WAL by it)
     db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get(); // opens the WAL (a fresh connection has not read it yet)
+    appId = Number(db.pragma('application_id', { simple: true }));
   } catch (e) {
     reply({ type: 'error', message: `cannot open ${path}: ${e instanceof Error ? e.message : String(e)}`, fatal: true });
     shut();
@@ -67,7 +77,16 @@ function run(): void {
     const t0 = performance.now();
     try {
       const [r] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointRow[];
-      reply({ type: 'checkpointed', busy: r?.busy ?? 0, log: r?.log ?? -1, checkpointed: r?.checkpointed ?? -1, ms: performance.now() - t0 });
+      let restarted = false;
+      if (r !== undefined && r.busy === 0 && r.log > 0 && r.checkpointed === r.log) {
+        try {
+          db.pragma(`application_id = ${appId}`);
+          restarted = true;
+        } catch {
+          // SQLITE_BUSY: the main thread is writing; its commit restarts the WAL instead
+        }
+      }
+      reply({ type: 'checkpointed', busy: r?.busy ?? 0, log: r?.log ?? -1, checkpointed: r?.checkpointed ?? -1, restarted, ms: performance.now() - t0 });
     } catch (e) {
       reply({ type: 'error', message: e instanceof Error ? e.message : String(e), fatal: false });
     }

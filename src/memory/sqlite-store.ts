@@ -271,6 +271,7 @@ export class SqliteEpisodicStore extends MemoryCore {
     return (
       this.checkpointer?.stats() ?? {
         workerCheckpoints: 0,
+        workerRestarts: 0,
         mainCheckpoints: 0,
         workerFailures: 0,
         lastWorkerError: null,

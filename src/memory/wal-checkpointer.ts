@@ -18,10 +18,11 @@
  *   never opens one) before the store's final flush and `wal_checkpoint(TRUNCATE)`, so the store's close
  *   is the last on the file and removes the -wal and -shm files.
  *
- * What stays on the main thread in the steady state: the first commit after each completed checkpoint
- * writes a new WAL header and fsyncs the -wal file once (SQLite does that for every WAL reset, with any
- * `synchronous` but OFF); that is one small fsync per 1000 pages written, as with automatic checkpoints,
- * and no fsync of the database file.
+ * What stays on the main thread in the steady state: nothing that fsyncs, as a rule. The first commit
+ * after a completed checkpoint writes a new WAL header and fsyncs the -wal file (SQLite does that for
+ * every WAL reset, with any `synchronous` but OFF); the worker makes that first commit itself, right
+ * after its checkpoint (checkpoint-worker.ts). Only when the main thread is writing at that moment does
+ * the reset, with its one small fsync, fall to the main thread's next commit.
  *
  * Checkpoints never affect crash safety: a checkpoint only copies committed pages into the database file.
  */
@@ -39,7 +40,8 @@ export interface CheckpointWorkerInit {
 export type CheckpointWorkerRequest = 'checkpoint' | 'stop';
 
 export type CheckpointWorkerReply =
-  | { readonly type: 'checkpointed'; readonly busy: number; readonly log: number; readonly checkpointed: number; readonly ms: number }
+  /** `restarted`: this connection also restarted the WAL (its header fsync ran in the worker). */
+  | { readonly type: 'checkpointed'; readonly busy: number; readonly log: number; readonly checkpointed: number; readonly restarted: boolean; readonly ms: number }
   /** `fatal`: the worker could not open the file and has shut itself. */
   | { readonly type: 'error'; readonly message: string; readonly fatal: boolean };
 
@@ -71,6 +73,8 @@ export interface WalCheckpointerOptions {
 export interface CheckpointStats {
   /** PASSIVE checkpoints the worker ran. */
   readonly workerCheckpoints: number;
+  /** WAL restarts the worker made after a complete checkpoint (the rest fell to the main thread's next commit). */
+  readonly workerRestarts: number;
   /** Fallback PASSIVE checkpoints on the main thread (WAL above `maxWalBytes`). */
   readonly mainCheckpoints: number;
   /** Worker errors: failed start, failed checkpoint, unexpected exit. */
@@ -93,6 +97,7 @@ export class WalCheckpointer {
   private lastRequest = -Infinity;
 
   private workerCheckpoints = 0;
+  private workerRestarts = 0;
   private mainCheckpoints = 0;
   private workerFailures = 0;
   private lastWorkerError: string | null = null;
@@ -140,6 +145,7 @@ export class WalCheckpointer {
   stats(): CheckpointStats {
     return {
       workerCheckpoints: this.workerCheckpoints,
+      workerRestarts: this.workerRestarts,
       mainCheckpoints: this.mainCheckpoints,
       workerFailures: this.workerFailures,
       lastWorkerError: this.lastWorkerError,
@@ -172,7 +178,10 @@ export class WalCheckpointer {
     const w = startModuleWorker(import.meta.url, './checkpoint-worker', { workerData, name: 'bitmar-wal-checkpoint' });
     w.on('message', (m: CheckpointWorkerReply) => {
       this.inFlight = false;
-      if (m.type === 'checkpointed') this.workerCheckpoints++;
+      if (m.type === 'checkpointed') {
+        this.workerCheckpoints++;
+        if (m.restarted) this.workerRestarts++;
+      }
       else this.fail(m.message, m.fatal);
     });
     w.on('error', (e) => this.fail(`checkpoint worker: ${e.message}`, true));

@@ -89,6 +89,10 @@ describe('SqliteEpisodicStore WAL checkpoints', function () {
     assert.equal(st.mainCheckpoints, 0);
     assert.equal(st.workerFailures, 0, String(st.lastWorkerError));
     assert.ok(st.workerRunning);
+    // The worker also restarted the WAL (the restart's header fsync is then the worker's, not the main thread's).
+    assert.ok(st.workerRestarts >= 1 && st.workerRestarts <= st.workerCheckpoints, `restarts ${st.workerRestarts} of ${st.workerCheckpoints}`);
+    // A restart cuts the -wal file back to the worker's one page (journal_size_limit 0 on its connection too).
+    if (st.workerRestarts === st.workerCheckpoints) assert.ok(statSync(`${path}-wal`).size <= 32 + 2 * (24 + 4096), `-wal of ${statSync(`${path}-wal`).size} bytes`);
     // The checkpoints copied committed pages into the database file itself.
     assert.ok(slotsInMainFile(path) > 0);
     // What is left in the WAL, another connection can checkpoint completely (no frame stuck).
@@ -209,7 +213,7 @@ describe('SqliteEpisodicStore WAL checkpoints', function () {
     const ro = SqliteEpisodicStore.open({ path, readOnly: true, checkpointIntervalMs: 0, maxWalBytes: 65_536 });
     ro.write({ vector: [0, 1, 0, 0] });
     assert.equal((ro as unknown as { checkpointer: unknown }).checkpointer, null);
-    assert.deepEqual(ro.checkpointStats(), { workerCheckpoints: 0, mainCheckpoints: 0, workerFailures: 0, lastWorkerError: null, workerRunning: false, walBytes: 0 });
+    assert.deepEqual(ro.checkpointStats(), { workerCheckpoints: 0, workerRestarts: 0, mainCheckpoints: 0, workerFailures: 0, lastWorkerError: null, workerRunning: false, walBytes: 0 });
     ro.close();
   });
 
