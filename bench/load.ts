@@ -11,7 +11,7 @@
 // (a real camera's driver or decoder would take its place). On a shared machine run it under nice
 // and report the load average printed with the results.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +111,10 @@ function slope(points: [number, number][]): number {
 const MB = 1024 * 1024;
 const fmt = (v: number, d = 1): string => (Number.isFinite(v) ? v.toFixed(d) : '—');
 
+/** node's own flags in `npm start` (package.json), so the run is the node as started there and by the service. */
+const START_WORDS = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
+const START_NODE_FLAGS = START_WORDS.slice(1, START_WORDS.indexOf('bin/bitmar-node.js')); // between `node` and the entry
+
 /** Compiles src/ into dist/ (what `npm install` and `npm run build` do), so the run measures this checkout. */
 function buildDist(): void {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -128,6 +132,7 @@ async function main(): Promise<number> {
     ['run', '--width', String(width), '--height', String(height), '--fps', String(fps), '--duration', String(durationS), '--mqtt-port', '0', '--metrics-port', String(metricsPort), '--state-dir', state, '--node-id', NODE_ID, ...extra],
     { BITMAR_LOG_LEVEL: 'warn' },
     join(REPO_ROOT, 'bin', 'bitmar-node.js'),
+    START_NODE_FLAGS,
   );
   const stopChild = (): void => void node.child.kill('SIGINT');
   process.once('SIGINT', stopChild);

@@ -60,5 +60,6 @@ if [ ! -r "$entry" ]; then
 fi
 
 set -f # BITMAR_RUN_ARGS is split on spaces but never glob-expanded
+# --max-semi-space-size=2: V8 would grow the young generation over minutes (RSS creep); see src/worker-start.ts.
 # shellcheck disable=SC2086
-exec "$node_bin" "$entry" run ${BITMAR_RUN_ARGS:-} "${args[@]}"
+exec "$node_bin" --max-semi-space-size=2 "$entry" run ${BITMAR_RUN_ARGS:-} "${args[@]}"

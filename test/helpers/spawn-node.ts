@@ -15,10 +15,11 @@ export interface RunningCli {
 
 /**
  * Starts `bitmar-node <args>` from source in a child process (`entry`: another CLI script, e.g. with
- * fault injection; a .js entry such as bin/bitmar-node.js runs compiled, without tsx).
+ * fault injection; a .js entry such as bin/bitmar-node.js runs compiled, without tsx; `nodeFlags` go
+ * to node itself).
  */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string = CLI): RunningCli {
-  const child = spawn(process.execPath, [...(entry.endsWith('.js') ? [] : ['--import', 'tsx']), entry, ...args], {
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string = CLI, nodeFlags: readonly string[] = []): RunningCli {
+  const child = spawn(process.execPath, [...nodeFlags, ...(entry.endsWith('.js') ? [] : ['--import', 'tsx']), entry, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, BITMAR_LOG_LEVEL: 'warn', ...env },
   });

@@ -49,7 +49,7 @@ describe('systemd/bitmar-node-launch.sh', function () {
   it('sources the workspace, passes BITMAR_RUN_ARGS and exec\'s node in its own PID', () => {
     const run = launch({ BITMAR_ROS_WORKSPACE: join(dir, 'ws'), BITMAR_RUN_ARGS: '--config /etc/bitmar-node/b.yaml *' });
     assert.equal(run.status, 0, run.stderr);
-    assert.equal(run.value('args'), `${entry} run --config /etc/bitmar-node/b.yaml *`, 'split on spaces, never globbed');
+    assert.equal(run.value('args'), `--max-semi-space-size=2 ${entry} run --config /etc/bitmar-node/b.yaml *`, 'split on spaces, never globbed');
     assert.match(run.value('ws') ?? '', /^yes distro=unset$/);
     assert.equal(run.value('pid'), run.value('launcher'), 'node must replace the launcher (exec), to be the main PID');
   });
