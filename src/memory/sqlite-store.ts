@@ -24,7 +24,7 @@ import { MemoryCore, isPose, type CoreCounters, type PersistenceStats } from './
 import { LATEST_SCHEMA_VERSION, MEMORY_APPLICATION_ID, migrate, schemaVersion } from './migrations.js';
 import type { ArchivedEpisode, ArchiveReason, EpisodeRecord, EpisodicStoreOptions, Pose, SlotRecord } from './store.js';
 import { LITTLE_ENDIAN, vectorFromBytes, vectorToBytes } from './vectors.js';
-import { CHECKPOINT_PAGES, DEFAULT_CHECKPOINT_INTERVAL_MS, WalCheckpointer, type CheckpointStats } from './wal-checkpointer.js';
+import { CHECKPOINT_PAGES, DEFAULT_CHECKPOINT_INTERVAL_MS, NO_CHECKPOINT_STATS, WalCheckpointer, type CheckpointStats } from './wal-checkpointer.js';
 
 /** The timer the store syncs with (tests pass a manual one). */
 export interface SyncTimers {
@@ -268,17 +268,7 @@ export class SqliteEpisodicStore extends MemoryCore {
 
   /** WAL checkpoints so far (all zero for a read-only store). */
   checkpointStats(): CheckpointStats {
-    return (
-      this.checkpointer?.stats() ?? {
-        workerCheckpoints: 0,
-        workerRestarts: 0,
-        mainCheckpoints: 0,
-        workerFailures: 0,
-        lastWorkerError: null,
-        workerRunning: false,
-        walBytes: 0,
-      }
-    );
+    return this.checkpointer?.stats() ?? NO_CHECKPOINT_STATS;
   }
 
   // ---- hooks --------------------------------------------------------------------------------------

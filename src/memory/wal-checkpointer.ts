@@ -86,6 +86,17 @@ export interface CheckpointStats {
   readonly walBytes: number;
 }
 
+/** The stats of a store that checkpoints nothing (read-only, in memory). */
+export const NO_CHECKPOINT_STATS: CheckpointStats = Object.freeze({
+  workerCheckpoints: 0,
+  workerRestarts: 0,
+  mainCheckpoints: 0,
+  workerFailures: 0,
+  lastWorkerError: null,
+  workerRunning: false,
+  walBytes: 0,
+});
+
 export class WalCheckpointer {
   private readonly walPath: string;
   private worker: Worker | null = null;
@@ -178,11 +189,9 @@ export class WalCheckpointer {
     const w = startModuleWorker(import.meta.url, './checkpoint-worker', { workerData, name: 'bitmar-wal-checkpoint' });
     w.on('message', (m: CheckpointWorkerReply) => {
       this.inFlight = false;
-      if (m.type === 'checkpointed') {
-        this.workerCheckpoints++;
-        if (m.restarted) this.workerRestarts++;
-      }
-      else this.fail(m.message, m.fatal);
+      if (m.type === 'error') return this.fail(m.message, m.fatal);
+      this.workerCheckpoints++;
+      if (m.restarted) this.workerRestarts++;
     });
     w.on('error', (e) => this.fail(`checkpoint worker: ${e.message}`, true));
     w.on('exit', (code) => {
